@@ -1,0 +1,171 @@
+// The validated configuration of mailcanary (see README "Configuration").
+//
+// load_config_file() parses TOML with toml++, applies defaults, overlays the file,
+// rejects unknown keys and wrong types, then runs cross-field checks. Every error
+// names FILE:LINE:COL. A Config returned without errors is complete: every default is
+// filled in, [smtp]/[slg] defaults are already merged into each target, secrets are
+// read from their files.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mailcanary::config {
+
+using Duration = std::chrono::milliseconds;
+
+enum class TlsMode { none, starttls, implicit, opportunistic };
+enum class MailboxProtocol { imap, pop3 };
+
+/// A host (name, IPv4 or IPv6 without brackets) and a port.
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  /// "host:port", with brackets around an IPv6 host.
+  std::string to_string() const;
+};
+
+/// One place in a config file, for error messages.
+struct Location {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+struct ConfigError {
+  Location where;
+  std::string message;
+  /// "FILE:LINE:COL: message"
+  std::string to_string() const;
+};
+
+struct AgentConfig {
+  Endpoint listen{"127.0.0.1", 9478};
+  std::string state_dir = "/var/lib/mailcanary";
+  Duration interval = std::chrono::seconds(60);
+  int concurrency = 32;
+  std::string hmac_key_file;  // required
+  std::string hmac_key;       // the file's content (secret; never printed)
+  std::string instance;       // empty: none
+  int shard_index = 1;        // shard = "i/n": i in 1..n
+  int shard_count = 1;
+};
+
+struct DnsConfig {
+  std::vector<Endpoint> servers;  // empty: the system resolver configuration
+  Duration timeout = std::chrono::seconds(5);
+};
+
+struct SmtpConfig {
+  std::string helo = "localhost";
+  std::string from;  // required (in [smtp] or in every target)
+  int port = 25;
+  TlsMode tls = TlsMode::none;
+  bool tls_verify = true;
+  std::string ca_file;
+  std::string user;
+  std::string password_file;
+  std::string password;  // the file's content, trailing newline removed (secret)
+  Duration timeout = std::chrono::seconds(30);
+  int attempts = 3;
+  Duration retry_backoff = std::chrono::seconds(2);
+};
+
+struct MailboxConfig {
+  std::string name;
+  MailboxProtocol protocol = MailboxProtocol::imap;
+  Endpoint server;
+  TlsMode tls = TlsMode::none;  // none | starttls | implicit
+  std::string ca_file;
+  bool tls_verify = true;
+  std::string user;
+  std::string password_file;
+  std::string password;  // secret
+  std::string folder = "INBOX";
+  bool idle = true;
+  Duration poll_interval = std::chrono::seconds(5);
+  std::vector<std::string> junk_folders;
+  bool delete_found = true;  // key: delete
+};
+
+struct SlgConfig {
+  Duration latency_slo = std::chrono::seconds(60);
+  Duration lost_after = std::chrono::minutes(10);
+  Duration outage_window = std::chrono::minutes(15);
+  int recover_after = 2;
+  int health_fail_after = 2;
+  bool late_is_failure = false;
+};
+
+struct MaintenanceWindow {
+  Location where;
+  std::vector<std::string> targets;  // names, or "*"
+  // Absolute window (both set) ...
+  std::optional<std::chrono::sys_seconds> start;
+  std::optional<std::chrono::sys_seconds> end;
+  // ... or a weekly one: weekday 0=Sunday..6, minutes after midnight, in time_zone.
+  std::optional<int> weekly_weekday;
+  int weekly_minute = 0;
+  Duration duration{0};
+  std::string time_zone = "UTC";
+};
+
+struct AlertmanagerConfig {
+  std::vector<std::string> urls;
+};
+
+struct TargetConfig {
+  Location where;
+  std::string name;
+  // MX mode: domain set. VIP mode: vip and members set.
+  std::string domain;
+  std::optional<Endpoint> vip;
+  std::vector<std::string> members;  // as written in the config
+  std::vector<Endpoint> member_endpoints;  // parsed, same order as members
+  std::string host;  // EHLO target naming / TLS SNI / verification; empty: the address
+  std::string rcpt;
+  std::string mailbox;  // name of a [[mailbox]]
+  std::optional<Duration> interval;  // empty: [agent] interval
+  SmtpConfig smtp;  // [smtp] defaults with the target's own keys overlaid
+  SlgConfig slg;    // [slg] defaults with [target.slg] overlaid
+  bool is_mx_mode() const { return !domain.empty(); }
+};
+
+struct Config {
+  std::string path;
+  AgentConfig agent;
+  DnsConfig dns;
+  SmtpConfig smtp;  // the defaults as written in [smtp]
+  std::vector<MailboxConfig> mailboxes;
+  SlgConfig slg;
+  std::vector<MaintenanceWindow> maintenance;
+  AlertmanagerConfig alertmanager;
+  std::vector<TargetConfig> targets;
+
+  const MailboxConfig* find_mailbox(const std::string& name) const;
+  const TargetConfig* find_target(const std::string& name) const;
+};
+
+struct LoadResult {
+  std::optional<Config> config;  // set when errors is empty
+  std::vector<ConfigError> errors;
+  bool ok() const { return errors.empty() && config.has_value(); }
+};
+
+/// Reads and validates a config file. Relative file paths inside it (password_file,
+/// hmac_key_file, ca_file, state_dir) are taken relative to the file's directory.
+LoadResult load_config_file(const std::string& path);
+
+/// Same, from text; `path` is used in error messages and to resolve relative paths.
+LoadResult load_config_string(const std::string& text, const std::string& path);
+
+/// Parses "500ms", "30s", "10m", "2h", "1d" (also combined, "1h30m"). nullopt if invalid.
+std::optional<Duration> parse_duration(const std::string& text);
+
+/// Parses "host:port", "[v6]:port", or a bare host/IPv4 (port = default_port).
+std::optional<Endpoint> parse_endpoint(const std::string& text, int default_port);
+
+}  // namespace mailcanary::config
