@@ -1,0 +1,60 @@
+// One probe of each selected member, now: the composition of the probe steps (send,
+// confirm, classify). Used by `mailcanary probe` and, later, by the scheduler.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mailcanary/config/config.hpp"
+#include "mailcanary/probes/clock.hpp"
+#include "mailcanary/probes/result.hpp"
+#include "mailcanary/probes/smtp_session.hpp"
+
+namespace mailcanary::agent {
+
+/// One member of a target: the address probed and its label (as written in the config).
+struct MemberRef {
+  const config::TargetConfig* target = nullptr;
+  std::string member;
+  config::Endpoint address;
+};
+
+/// The members selected by the optional filters. Throws std::invalid_argument naming
+/// the filter when it matches nothing.
+std::vector<MemberRef> select_members(const config::Config& cfg, const std::string& target,
+                                      const std::string& member);
+
+struct ProbeResult {
+  std::string target;
+  std::string member;
+  probes::ResultClass cls = probes::ResultClass::ok;
+  probes::Stage stage = probes::Stage::done;
+  int smtp_code = 0;
+  std::string enhanced_code;
+  int attempts = 0;
+  double smtp_seconds = 0;
+  std::optional<double> delivery_seconds;
+  std::string canary_id;
+  std::string detail;
+  std::string queue_id;
+  std::vector<std::string> transcript;
+  std::vector<probes::SmtpSession::StageTime> stage_times;
+};
+
+/// Sends one canary through each member (at most [agent] concurrency at once), then
+/// waits for all of them in their mailboxes, and classifies each.
+std::vector<ProbeResult> run_probes(const config::Config& cfg,
+                                    const std::vector<MemberRef>& members,
+                                    probes::Clock& clock);
+
+/// Monitoring-plugin exit code for a set of results: the worst severity.
+int plugin_exit_code(const std::vector<ProbeResult>& results);
+
+/// One JSON object (no newline). With `transcript`, adds the SMTP transcript.
+std::string to_json(const ProbeResult& r, bool transcript);
+
+/// One human-readable line.
+std::string to_text(const ProbeResult& r);
+
+}  // namespace mailcanary::agent

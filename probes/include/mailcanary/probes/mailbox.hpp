@@ -1,0 +1,81 @@
+// Mailbox confirmation step: find signed canaries in a mailbox and remove them.
+//
+// A MailboxReader does the protocol work (IMAP now, POP3 later); await_canaries() is
+// the protocol-free loop that waits for a set of sent canaries until each one's
+// deadline, through an injected clock.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mailcanary/config/config.hpp"
+#include "mailcanary/probes/clock.hpp"
+
+namespace mailcanary::probes {
+
+/// The reader side failed. `permanent` errors (login refused, folder missing) will not
+/// heal by retrying within one probe.
+class MailboxError : public std::runtime_error {
+ public:
+  MailboxError(const std::string& what, bool permanent)
+      : std::runtime_error(what), permanent_(permanent) {}
+  bool permanent() const { return permanent_; }
+
+ private:
+  bool permanent_;
+};
+
+struct FoundCanary {
+  std::string id;
+  std::string folder;
+};
+
+class MailboxReader {
+ public:
+  virtual ~MailboxReader() = default;
+  /// Looks once for the canaries in `wanted`, removes those found (unless configured
+  /// to keep them) and returns them. Canaries not wanted, foreign or forged ones are
+  /// left alone. Throws MailboxError.
+  virtual std::vector<FoundCanary> scan(const std::set<std::string>& wanted) = 0;
+  /// Waits up to `max` for the mailbox to change. The default just sleeps (polling).
+  virtual void wait(Clock& clock, std::chrono::milliseconds max) { clock.sleep_for(max); }
+  /// Messages carrying the canary header whose signature did not verify, seen so far.
+  virtual std::size_t foreign_seen() const = 0;
+};
+
+/// A reader for the configured mailbox. Connects lazily, on the first scan.
+std::unique_ptr<MailboxReader> make_mailbox_reader(const config::MailboxConfig& cfg,
+                                                   const std::string& hmac_key);
+
+struct PendingCanary {
+  std::string id;
+  std::chrono::steady_clock::time_point accepted_at;  // the 250 after end of data
+  std::chrono::steady_clock::time_point deadline;     // accepted_at + lost_after
+};
+
+struct Confirmation {
+  enum class State { found, not_found, reader_failed };
+  State state = State::not_found;
+  double delivery_seconds = 0;  // found: from accepted_at to the scan that saw it
+  std::string folder;
+  std::string error;  // reader_failed: what the reader said
+};
+
+/// Scans until every pending canary is found or past its deadline. A permanent reader
+/// error ends the wait at once; a transient one is retried until the deadlines.
+std::map<std::string, Confirmation> await_canaries(MailboxReader& reader,
+                                                   const std::vector<PendingCanary>& pending,
+                                                   std::chrono::milliseconds poll_interval,
+                                                   Clock& clock);
+
+/// The unfolded values of every header field `name` (case-insensitive) in a header
+/// block; bounded to `max_values` values.
+std::vector<std::string> header_values(std::string_view headers, std::string_view name,
+                                       std::size_t max_values = 16);
+
+}  // namespace mailcanary::probes

@@ -1,0 +1,48 @@
+// SMTP send step (libcurl): one canary through one member, pinned to its address,
+// with the attempts and backoff of [smtp].
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mailcanary/config/config.hpp"
+#include "mailcanary/probes/classify.hpp"
+#include "mailcanary/probes/clock.hpp"
+#include "mailcanary/probes/smtp_session.hpp"
+
+namespace mailcanary::probes {
+
+struct SmtpRequest {
+  config::Endpoint address;  // where to connect (the member)
+  std::string host;          // name for TLS SNI/verification; empty: the address
+  config::SmtpConfig smtp;
+  std::string rcpt;
+  std::string message;  // full RFC 5322 text, CRLF line endings
+};
+
+struct SmtpAttempt {
+  SmtpVerdict verdict;
+  double seconds = 0;  // the whole conversation
+  std::string queue_id;  // from "250 ... queued as X" after end of data
+  std::vector<std::string> transcript;
+  std::vector<SmtpSession::StageTime> stage_times;
+};
+
+struct SmtpOutcome {
+  SmtpAttempt last;  // the attempt that decides the class
+  int attempts = 0;
+  std::vector<SmtpVerdict> earlier;  // verdicts of the attempts before the last
+};
+
+/// One conversation. Never throws for network or server trouble; every failure is a
+/// verdict.
+SmtpAttempt send_smtp_once(const SmtpRequest& req);
+
+/// Up to smtp.attempts conversations; retries only retryable classes, waiting
+/// retry_delay() between them through `clock`.
+SmtpOutcome send_smtp(const SmtpRequest& req, Clock& clock, Random& random);
+
+/// The queue id in a reply text such as "2.0.0 Ok: queued as 4Xz1" (empty if none).
+std::string parse_queue_id(const std::string& reply_text);
+
+}  // namespace mailcanary::probes

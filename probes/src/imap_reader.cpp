@@ -1,0 +1,207 @@
+// IMAP reader over libetpan: login, SELECT, UID SEARCH on the canary header, fetch
+// that header only, verify the signature, then \Deleted + EXPUNGE.
+#include <libetpan/libetpan.h>
+
+#include <cstring>
+#include <memory>
+
+#include "mailcanary/probes/canary.hpp"
+#include "mailcanary/probes/mailbox.hpp"
+
+namespace mailcanary::probes {
+namespace {
+
+struct ImapDeleter {
+  void operator()(mailimap* m) const { mailimap_free(m); }
+};
+
+char* dup(std::string_view s) {
+  char* p = static_cast<char*>(std::malloc(s.size() + 1));
+  std::memcpy(p, s.data(), s.size());
+  p[s.size()] = '\0';
+  return p;
+}
+
+class ImapReader final : public MailboxReader {
+ public:
+  ImapReader(config::MailboxConfig cfg, std::string key)
+      : cfg_(std::move(cfg)), key_(std::move(key)) {}
+
+  std::vector<FoundCanary> scan(const std::set<std::string>& wanted) override {
+    ensure_connected();
+    std::vector<FoundCanary> found;
+    std::vector<std::uint32_t> uids = search_canaries();
+    if (uids.empty()) {
+      return found;
+    }
+    std::vector<std::uint32_t> to_delete;
+    for (const auto& [uid, value] : fetch_canary_headers(uids)) {
+      auto id = verify_canary_token(value, key_);
+      if (!id) {
+        if (foreign_uids_.insert(uid).second) {
+          ++foreign_;
+        }
+        continue;
+      }
+      if (wanted.count(*id) == 0) {
+        continue;  // someone else's (another agent, an earlier run): not ours to touch
+      }
+      found.push_back({*id, cfg_.folder});
+      to_delete.push_back(uid);
+    }
+    if (cfg_.delete_found && !to_delete.empty()) {
+      remove(to_delete);
+    }
+    return found;
+  }
+
+  std::size_t foreign_seen() const override { return foreign_; }
+
+ private:
+  [[noreturn]] void fail(const std::string& what, int rc, bool permanent) {
+    std::string msg = "imap " + cfg_.server.to_string() + ": " + what + " (libetpan error " +
+                      std::to_string(rc) + ")";
+    if (imap_ && imap_->imap_response && imap_->imap_response[0]) {
+      std::string server(imap_->imap_response);
+      if (server.size() > 200) {
+        server.resize(200);
+      }
+      msg += ": " + server;
+    }
+    imap_.reset();  // next scan reconnects
+    throw MailboxError(msg, permanent);
+  }
+
+  void ensure_connected() {
+    if (imap_) {
+      return;
+    }
+    imap_.reset(mailimap_new(0, nullptr));
+    if (!imap_) {
+      throw MailboxError("imap: out of memory", true);
+    }
+    auto timeout_s = std::max<long long>(1, cfg_.poll_interval.count() / 1000 + 10);
+    mailimap_set_timeout(imap_.get(), static_cast<time_t>(timeout_s));
+    int rc = mailimap_socket_connect(imap_.get(), cfg_.server.host.c_str(), cfg_.server.port);
+    if (rc != MAILIMAP_NO_ERROR && rc != MAILIMAP_NO_ERROR_AUTHENTICATED &&
+        rc != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
+      fail("cannot connect", rc, false);
+    }
+    rc = mailimap_login(imap_.get(), cfg_.user.c_str(), cfg_.password.c_str());
+    if (rc != MAILIMAP_NO_ERROR) {
+      fail("login as " + cfg_.user + " refused", rc, rc == MAILIMAP_ERROR_LOGIN);
+    }
+    rc = mailimap_select(imap_.get(), cfg_.folder.c_str());
+    if (rc != MAILIMAP_NO_ERROR) {
+      fail("cannot select folder " + cfg_.folder, rc, rc == MAILIMAP_ERROR_SELECT);
+    }
+  }
+
+  std::vector<std::uint32_t> search_canaries() {
+    // HEADER with an empty string matches every message that has the field.
+    mailimap_search_key* key =
+        mailimap_search_key_new_header(dup(kCanaryHeader), dup(""));
+    clist* result = nullptr;
+    int rc = mailimap_uid_search(imap_.get(), nullptr, key, &result);
+    mailimap_search_key_free(key);
+    if (rc != MAILIMAP_NO_ERROR) {
+      fail("UID SEARCH failed", rc, false);
+    }
+    std::vector<std::uint32_t> uids;
+    for (clistiter* it = clist_begin(result); it; it = clist_next(it)) {
+      uids.push_back(*static_cast<std::uint32_t*>(clist_content(it)));
+    }
+    mailimap_search_result_free(result);
+    return uids;
+  }
+
+  std::vector<std::pair<std::uint32_t, std::string>> fetch_canary_headers(
+      const std::vector<std::uint32_t>& uids) {
+    mailimap_set* set = mailimap_set_new_empty();
+    for (auto uid : uids) {
+      mailimap_set_add_single(set, uid);
+    }
+    clist* names = clist_new();
+    clist_append(names, dup(kCanaryHeader));
+    mailimap_section* section =
+        mailimap_section_new_header_fields(mailimap_header_list_new(names));
+    mailimap_fetch_type* type = mailimap_fetch_type_new_fetch_att_list_empty();
+    mailimap_fetch_type_new_fetch_att_list_add(type, mailimap_fetch_att_new_uid());
+    mailimap_fetch_type_new_fetch_att_list_add(type,
+                                               mailimap_fetch_att_new_body_peek_section(section));
+    clist* result = nullptr;
+    int rc = mailimap_uid_fetch(imap_.get(), set, type, &result);
+    mailimap_fetch_type_free(type);
+    mailimap_set_free(set);
+    if (rc != MAILIMAP_NO_ERROR) {
+      fail("UID FETCH failed", rc, false);
+    }
+    std::vector<std::pair<std::uint32_t, std::string>> out;
+    for (clistiter* it = clist_begin(result); it; it = clist_next(it)) {
+      auto* msg = static_cast<mailimap_msg_att*>(clist_content(it));
+      std::uint32_t uid = 0;
+      std::string headers;
+      for (clistiter* a = clist_begin(msg->att_list); a; a = clist_next(a)) {
+        auto* item = static_cast<mailimap_msg_att_item*>(clist_content(a));
+        if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC || !item->att_data.att_static) {
+          continue;
+        }
+        auto* st = item->att_data.att_static;
+        if (st->att_type == MAILIMAP_MSG_ATT_UID) {
+          uid = st->att_data.att_uid;
+        } else if (st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION && st->att_data.att_body_section &&
+                   st->att_data.att_body_section->sec_body_part) {
+          auto* sec = st->att_data.att_body_section;
+          headers.assign(sec->sec_body_part, std::min<std::size_t>(sec->sec_length, 64 * 1024));
+        }
+      }
+      if (uid == 0) {
+        continue;
+      }
+      auto values = header_values(headers, kCanaryHeader, 1);
+      out.emplace_back(uid, values.empty() ? std::string() : values.front());
+    }
+    mailimap_fetch_list_free(result);
+    return out;
+  }
+
+  void remove(const std::vector<std::uint32_t>& uids) {
+    mailimap_set* set = mailimap_set_new_empty();
+    for (auto uid : uids) {
+      mailimap_set_add_single(set, uid);
+    }
+    mailimap_flag_list* flags = mailimap_flag_list_new_empty();
+    mailimap_flag_list_add(flags, mailimap_flag_new_deleted());
+    mailimap_store_att_flags* att = mailimap_store_att_flags_new_add_flags_silent(flags);
+    int rc = mailimap_uid_store(imap_.get(), set, att);
+    mailimap_store_att_flags_free(att);
+    if (rc != MAILIMAP_NO_ERROR) {
+      mailimap_set_free(set);
+      fail("UID STORE \\Deleted failed", rc, false);
+    }
+    if (mailimap_has_extension(imap_.get(), "UIDPLUS")) {
+      rc = mailimap_uid_expunge(imap_.get(), set);
+    } else {
+      rc = mailimap_expunge(imap_.get());
+    }
+    mailimap_set_free(set);
+    if (rc != MAILIMAP_NO_ERROR) {
+      fail("EXPUNGE failed", rc, false);
+    }
+  }
+
+  config::MailboxConfig cfg_;
+  std::string key_;
+  std::unique_ptr<mailimap, ImapDeleter> imap_;
+  std::set<std::uint32_t> foreign_uids_;
+  std::size_t foreign_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<MailboxReader> make_mailbox_reader(const config::MailboxConfig& cfg,
+                                                   const std::string& hmac_key) {
+  return std::make_unique<ImapReader>(cfg, hmac_key);
+}
+
+}  // namespace mailcanary::probes
