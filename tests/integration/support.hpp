@@ -1,0 +1,73 @@
+// Helpers for integration tests: run the real binary, write configs for the test bed,
+// look at the test bed's Maildir and logs, and a scripted SMTP peer for replies no real
+// server sends.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace itest {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs argv[0] with its arguments; kills it after `timeout` (exit_code -1 then).
+CommandResult run_command(const std::vector<std::string>& argv,
+                          std::chrono::seconds timeout = std::chrono::seconds(120));
+
+/// `mailcanary ARGS...`
+CommandResult mailcanary(const std::vector<std::string>& args);
+
+/// Writes `text` to a fresh file in a per-process temp dir; returns its path.
+std::string write_temp_file(const std::string& name, const std::string& text);
+
+/// Parses each non-empty line of `out` as JSON.
+std::vector<nlohmann::json> json_lines(const std::string& out);
+
+std::string read_file(const std::string& path);
+
+/// The test bed's run directory and repo paths.
+std::string testbed_dir();
+std::string source_dir();
+
+/// The [agent]/[smtp]/[[mailbox]]/[slg] part of a config for the test bed; append
+/// [[target]] tables to it. `mailbox_password_file` defaults to the right one.
+std::string testbed_config_head(const std::string& mailbox_password_file = "");
+
+/// Files of user's Maildir (new/ and cur/) whose content contains `needle`.
+std::vector<std::string> maildir_files_containing(const std::string& user,
+                                                  const std::string& needle);
+
+/// A minimal SMTP server on 127.0.0.1 (kernel-chosen port) that misbehaves on purpose.
+class ScriptedPeer {
+ public:
+  enum class Mode {
+    silent,          // accept the connection, never say anything
+    garbage_banner,  // answer with a line that is not SMTP, then stay silent
+  };
+  explicit ScriptedPeer(Mode mode);
+  ~ScriptedPeer();
+  ScriptedPeer(const ScriptedPeer&) = delete;
+  ScriptedPeer& operator=(const ScriptedPeer&) = delete;
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_; }
+
+ private:
+  void serve();
+  Mode mode_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  int stop_pipe_[2] = {-1, -1};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+}  // namespace itest

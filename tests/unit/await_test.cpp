@@ -1,0 +1,123 @@
+#include <catch2/catch.hpp>
+
+#include "fake_clock.hpp"
+#include "mailcanary/probes/mailbox.hpp"
+
+using namespace mailcanary::probes;
+using mailcanary::testing::FakeClock;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A mailbox where each canary appears at a given time; scans may be told to fail.
+class ScriptedReader final : public MailboxReader {
+ public:
+  explicit ScriptedReader(FakeClock& clock) : clock_(clock) {}
+  std::map<std::string, std::chrono::steady_clock::time_point> arrivals;
+  int fail_scans = 0;  // the next N scans throw
+  bool permanent = false;
+  int scans = 0;
+
+  std::vector<FoundCanary> scan(const std::set<std::string>& wanted) override {
+    ++scans;
+    if (fail_scans > 0) {
+      --fail_scans;
+      throw MailboxError("connection lost", permanent);
+    }
+    std::vector<FoundCanary> out;
+    for (auto it = arrivals.begin(); it != arrivals.end();) {
+      if (wanted.count(it->first) && it->second <= clock_.now()) {
+        out.push_back({it->first, "INBOX"});
+        it = arrivals.erase(it);  // deleted once found
+      } else {
+        ++it;
+      }
+    }
+    return out;
+  }
+  std::size_t foreign_seen() const override { return 0; }
+
+ private:
+  FakeClock& clock_;
+};
+
+}  // namespace
+
+TEST_CASE("a canary that arrives is found with its delivery time", "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  auto t0 = clock.now();
+  reader.arrivals["a"] = t0 + 1200ms;
+  auto res = await_canaries(reader, {{"a", t0, t0 + 10s}}, 500ms, clock);
+  CHECK(res["a"].state == Confirmation::State::found);
+  // Polling every 500 ms sees it at the first scan after it landed.
+  CHECK(res["a"].delivery_seconds == Approx(1.5));
+}
+
+TEST_CASE("a canary that never arrives is not found at its deadline, no later", "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  auto t0 = clock.now();
+  auto res = await_canaries(reader, {{"gone", t0, t0 + 10s}}, 1s, clock);
+  CHECK(res["gone"].state == Confirmation::State::not_found);
+  CHECK(clock.now() - t0 >= 10s);
+  CHECK(clock.now() - t0 < 11s);
+}
+
+TEST_CASE("several canaries are awaited together, each to its own deadline", "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  auto t0 = clock.now();
+  reader.arrivals["fast"] = t0 + 100ms;
+  reader.arrivals["slow"] = t0 + 4s;
+  auto res = await_canaries(reader, {{"fast", t0, t0 + 5s}, {"slow", t0, t0 + 5s},
+                                     {"lost", t0, t0 + 5s}},
+                            250ms, clock);
+  CHECK(res["fast"].state == Confirmation::State::found);
+  CHECK(res["slow"].state == Confirmation::State::found);
+  CHECK(res["lost"].state == Confirmation::State::not_found);
+  CHECK(clock.now() - t0 < 6s);
+}
+
+TEST_CASE("a transient reader failure is retried and the canary still found", "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  auto t0 = clock.now();
+  reader.arrivals["a"] = t0;
+  reader.fail_scans = 3;
+  auto res = await_canaries(reader, {{"a", t0, t0 + 10s}}, 1s, clock);
+  CHECK(res["a"].state == Confirmation::State::found);
+  CHECK(reader.scans == 4);
+}
+
+TEST_CASE("a permanent reader failure ends the wait at once as reader_failed", "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  auto t0 = clock.now();
+  reader.fail_scans = 100;
+  reader.permanent = true;
+  auto res = await_canaries(reader, {{"a", t0, t0 + 10min}}, 1s, clock);
+  CHECK(res["a"].state == Confirmation::State::reader_failed);
+  CHECK(res["a"].error == "connection lost");
+  CHECK(clock.now() == t0);
+}
+
+TEST_CASE("a reader that fails until the deadline gives reader_failed, not lost", "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  auto t0 = clock.now();
+  reader.fail_scans = 1000;
+  auto res = await_canaries(reader, {{"a", t0, t0 + 5s}}, 1s, clock);
+  CHECK(res["a"].state == Confirmation::State::reader_failed);
+}
+
+TEST_CASE("retry delays grow with the attempt and jitter adds at most as much again",
+          "[retry]") {
+  using std::chrono::milliseconds;
+  CHECK(retry_delay(1, 2s, 0.5) == 0ms);
+  CHECK(retry_delay(2, 2s, 0.0) == 2s);
+  CHECK(retry_delay(2, 2s, 0.5) == 3s);
+  CHECK(retry_delay(3, 2s, 0.0) == 4s);
+  CHECK(retry_delay(3, 2s, 1.0) < 8s);
+  CHECK(retry_delay(3, 2s, 0.999) >= 7990ms);
+}
