@@ -2,9 +2,10 @@
 //
 // load_config_file() parses TOML with toml++, applies defaults, overlays the file,
 // rejects unknown keys and wrong types, then runs cross-field checks. Every error
-// names FILE:LINE:COL. A Config returned without errors is complete: every default is
-// filled in, [smtp]/[slg] defaults are already merged into each target, secrets are
-// read from their files.
+// names FILE:LINE:COL and the key path, array indexes counted from 0
+// (`target[1].members[2]: ...`); all errors of a file are reported, sorted by position.
+// A Config returned without errors is complete: every default is filled in, [smtp]/[slg]
+// defaults are already merged into each target, secrets are read from their files.
 #pragma once
 
 #include <chrono>
@@ -38,7 +39,7 @@ struct Location {
 struct ConfigError {
   Location where;
   std::string message;
-  /// "FILE:LINE:COL: message"
+  /// "FILE:LINE:COL: message" ("FILE: message" when no position is known, line 0).
   std::string to_string() const;
 };
 
@@ -123,14 +124,14 @@ struct TargetConfig {
   // MX mode: domain set. VIP mode: vip and members set.
   std::string domain;
   std::optional<Endpoint> vip;
-  std::vector<std::string> members;  // as written in the config
+  std::vector<std::string> members;        // as written in the config
   std::vector<Endpoint> member_endpoints;  // parsed, same order as members
   std::string host;  // EHLO target naming / TLS SNI / verification; empty: the address
   std::string rcpt;
-  std::string mailbox;  // name of a [[mailbox]]
+  std::string mailbox;               // name of a [[mailbox]]
   std::optional<Duration> interval;  // empty: [agent] interval
-  SmtpConfig smtp;  // [smtp] defaults with the target's own keys overlaid
-  SlgConfig slg;    // [slg] defaults with [target.slg] overlaid
+  SmtpConfig smtp;                   // [smtp] defaults with the target's own keys overlaid
+  SlgConfig slg;                     // [slg] defaults with [target.slg] overlaid
   bool is_mx_mode() const { return !domain.empty(); }
 };
 
@@ -163,9 +164,17 @@ LoadResult load_config_file(const std::string& path);
 LoadResult load_config_string(const std::string& text, const std::string& path);
 
 /// Parses "500ms", "30s", "10m", "2h", "1d" (also combined, "1h30m"). nullopt if invalid.
+/// Combined units must go from larger to smaller, each at most once; no sign, no
+/// fraction, no spaces.
 std::optional<Duration> parse_duration(const std::string& text);
 
+/// The inverse of parse_duration: "1h30m", "500ms", "0s".
+std::string format_duration(Duration d);
+
 /// Parses "host:port", "[v6]:port", or a bare host/IPv4 (port = default_port).
+/// The port must be 1..65535; a default_port outside that range (e.g. 0) makes the
+/// port required. A bare IPv6 address without brackets is accepted as a host without
+/// port. IPv4 literals must be valid; names follow host name syntax.
 std::optional<Endpoint> parse_endpoint(const std::string& text, int default_port);
 
 }  // namespace mailcanary::config
