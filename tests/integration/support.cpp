@@ -129,7 +129,7 @@ std::string testbed_config_head(const std::string& mailbox_password_file) {
          "password_file = \"" + pw + "\"\n"
          "poll_interval = \"100ms\"\n"
          "\n[slg]\n"
-         "latency_slo = \"20s\"\n"
+         "latency_slo = \"3s\"\n"
          "lost_after = \"4s\"\n\n";
 }
 
