@@ -6,7 +6,9 @@
 namespace mailcanary::agent {
 
 namespace {
-double round6(double v) { return static_cast<double>(static_cast<long long>(v * 1e6 + 0.5)) / 1e6; }
+double round6(double v) {
+  return static_cast<double>(static_cast<long long>(v * 1e6 + 0.5)) / 1e6;
+}
 }  // namespace
 
 std::string to_json(const ProbeResult& r, bool transcript) {
@@ -16,14 +18,15 @@ std::string to_json(const ProbeResult& r, bool transcript) {
   j["class"] = probes::to_string(r.cls);
   j["stage"] = probes::to_string(r.stage);
   j["smtp_code"] = r.smtp_code ? nlohmann::ordered_json(r.smtp_code) : nullptr;
-  j["enhanced_code"] =
-      r.enhanced_code.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.enhanced_code);
+  j["enhanced_code"] = r.enhanced_code.empty() ? nlohmann::ordered_json(nullptr)
+                                               : nlohmann::ordered_json(r.enhanced_code);
   j["attempts"] = r.attempts;
   j["smtp_seconds"] = round6(r.smtp_seconds);
   j["delivery_seconds"] = r.delivery_seconds ? nlohmann::ordered_json(round6(*r.delivery_seconds))
                                              : nlohmann::ordered_json(nullptr);
   j["canary_id"] = r.canary_id;
-  j["queue_id"] = r.queue_id.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.queue_id);
+  j["queue_id"] =
+      r.queue_id.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.queue_id);
   j["detail"] = r.detail;
   auto& stages = j["stage_seconds"] = nlohmann::ordered_json::object();
   for (const auto& st : r.stage_times) {

@@ -71,7 +71,7 @@ ProbeResult send_one(const config::Config& cfg, const MemberRef& m, probes::Cloc
   r.target = t.name;
   r.member = m.member;
   r.canary_id = probes::new_canary_id(clock.wall());
-  probes::CanaryMessage msg{r.canary_id, t.smtp.from, t.rcpt,          t.name,
+  probes::CanaryMessage msg{r.canary_id, t.smtp.from,        t.rcpt,           t.name,
                             m.member,    cfg.agent.instance, local_hostname(), clock.wall()};
   probes::SmtpRequest req{m.address, t.host, t.smtp, t.rcpt,
                           probes::build_canary_message(msg, cfg.agent.hmac_key)};
@@ -95,8 +95,7 @@ ProbeResult send_one(const config::Config& cfg, const MemberRef& m, probes::Cloc
 }  // namespace
 
 std::vector<ProbeResult> run_probes(const config::Config& cfg,
-                                    const std::vector<MemberRef>& members,
-                                    probes::Clock& clock) {
+                                    const std::vector<MemberRef>& members, probes::Clock& clock) {
   std::vector<ProbeResult> results(members.size());
   std::vector<std::chrono::steady_clock::time_point> accepted_at(members.size());
 
@@ -144,8 +143,7 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
             r.delivery_seconds = c.delivery_seconds;
             break;
           case probes::Confirmation::State::not_found:
-            r.detail = "accepted (" + r.detail + ") but not found in mailbox " + name +
-                       " within " +
+            r.detail = "accepted (" + r.detail + ") but not found in mailbox " + name + " within " +
                        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                           members[i].target->slg.lost_after)
                                           .count()) +

@@ -71,8 +71,8 @@ std::optional<std::string> verify_canary_token(std::string_view value, std::stri
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
     value.remove_prefix(1);
   }
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t' ||
-                            value.back() == '\r' || value.back() == '\n')) {
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r' ||
+                            value.back() == '\n')) {
     value.remove_suffix(1);
   }
   auto sp = value.find(" sig=");

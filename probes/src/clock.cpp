@@ -12,7 +12,9 @@ std::chrono::system_clock::time_point SystemClock::wall() const {
   return std::chrono::system_clock::now();
 }
 
-void SystemClock::sleep_for(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+void SystemClock::sleep_for(std::chrono::milliseconds d) {
+  std::this_thread::sleep_for(d);
+}
 
 SystemRandom::SystemRandom() : engine_(std::random_device{}()) {}
 

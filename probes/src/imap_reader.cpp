@@ -99,8 +99,7 @@ class ImapReader final : public MailboxReader {
 
   std::vector<std::uint32_t> search_canaries() {
     // HEADER with an empty string matches every message that has the field.
-    mailimap_search_key* key =
-        mailimap_search_key_new_header(dup(kCanaryHeader), dup(""));
+    mailimap_search_key* key = mailimap_search_key_new_header(dup(kCanaryHeader), dup(""));
     clist* result = nullptr;
     int rc = mailimap_uid_search(imap_.get(), nullptr, key, &result);
     mailimap_search_key_free(key);
@@ -123,8 +122,7 @@ class ImapReader final : public MailboxReader {
     }
     clist* names = clist_new();
     clist_append(names, dup(kCanaryHeader));
-    mailimap_section* section =
-        mailimap_section_new_header_fields(mailimap_header_list_new(names));
+    mailimap_section* section = mailimap_section_new_header_fields(mailimap_header_list_new(names));
     mailimap_fetch_type* type = mailimap_fetch_type_new_fetch_att_list_empty();
     mailimap_fetch_type_new_fetch_att_list_add(type, mailimap_fetch_att_new_uid());
     mailimap_fetch_type_new_fetch_att_list_add(type,

@@ -63,12 +63,18 @@ std::optional<Enum> value_of(const std::array<std::pair<Enum, std::string_view>,
 
 }  // namespace
 
-std::string_view to_string(ResultClass c) { return name_of(kClassNames, c); }
-std::string_view to_string(Stage s) { return name_of(kStageNames, s); }
+std::string_view to_string(ResultClass c) {
+  return name_of(kClassNames, c);
+}
+std::string_view to_string(Stage s) {
+  return name_of(kStageNames, s);
+}
 std::optional<ResultClass> result_class_from_string(std::string_view s) {
   return value_of(kClassNames, s);
 }
-std::optional<Stage> stage_from_string(std::string_view s) { return value_of(kStageNames, s); }
+std::optional<Stage> stage_from_string(std::string_view s) {
+  return value_of(kStageNames, s);
+}
 
 int plugin_severity(ResultClass c) {
   switch (c) {

@@ -1,8 +1,8 @@
 // `mailcanary probe` against the real test bed: each member behaviour gives its class
 // and stage, and the canary really went through Postfix into the Maildir, was read over
 // IMAP and deleted.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <map>
 #include <regex>
 
@@ -42,7 +42,7 @@ Probe probe(const std::string& config_text, const std::string& name,
 
 // The Postfix log line that says where the message with this queue id went.
 std::string maillog_status(const std::string& queue_id) {
-  std::string log = itest::read_file(itest::testbed_dir() + "/maillog");
+  std::string log = itest::read_file(itest::testbed_dir() + "/postfix/maillog");
   std::regex re(queue_id + R"(: .*status=(\w+))");
   std::smatch m;
   std::string last;
@@ -103,8 +103,8 @@ TEST_CASE("each VIP member behaviour gives its class and stage", "[integration][
 
 TEST_CASE("a delivered canary went through Postfix, was read over IMAP and deleted",
           "[integration][probe]") {
-  auto p = probe(itest::testbed_config_head() + kMembers, "delivered",
-                 {"--member", "127.0.0.11:2525"});
+  auto p =
+      probe(itest::testbed_config_head() + kMembers, "delivered", {"--member", "127.0.0.11:2525"});
   REQUIRE(p.by_member.size() == 1);
   const auto& r = p.by_member["127.0.0.11:2525"];
   REQUIRE(r["class"] == "ok");
@@ -119,12 +119,12 @@ TEST_CASE("a delivered canary went through Postfix, was read over IMAP and delet
 
 TEST_CASE("a silently discarded canary is lost and Postfix says it discarded it",
           "[integration][probe]") {
-  auto p = probe(itest::testbed_config_head() + kMembers, "discard",
-                 {"--member", "127.0.0.14:2525"});
+  auto p =
+      probe(itest::testbed_config_head() + kMembers, "discard", {"--member", "127.0.0.14:2525"});
   REQUIRE(p.by_member.size() == 1);
   const auto& r = p.by_member["127.0.0.14:2525"];
   CHECK(r["class"] == "lost");
-  CHECK(itest::read_file(itest::testbed_dir() + "/maillog").find("discard") !=
+  CHECK(itest::read_file(itest::testbed_dir() + "/postfix/maillog").find("discard") !=
         std::string::npos);
   CHECK(p.cmd.exit_code == 2);
 }
@@ -138,8 +138,8 @@ TEST_CASE("special recipients on the accepting listener give their classes",
     cfg += std::string("[[target]]\nname = \"") + name + "\"\nrcpt = \"" + rcpt +
            "\"\nmailbox = \"inbox\"\nmembers = [\"127.0.0.11:2525\"]\n";
   }
-  auto out = mailcanary({"probe", "--config", itest::write_temp_file("special.toml", cfg),
-                         "--json"});
+  auto out =
+      mailcanary({"probe", "--config", itest::write_temp_file("special.toml", cfg), "--json"});
   INFO(out.out << out.err);
   std::map<std::string, nlohmann::json> by_target;
   for (auto& j : json_lines(out.out)) {
@@ -154,8 +154,7 @@ TEST_CASE("special recipients on the accepting listener give their classes",
 }
 
 TEST_CASE("only temp_fail members give the warning exit code", "[integration][probe]") {
-  auto p = probe(itest::testbed_config_head() + kMembers, "warn",
-                 {"--member", "127.0.0.12:2525"});
+  auto p = probe(itest::testbed_config_head() + kMembers, "warn", {"--member", "127.0.0.12:2525"});
   CHECK(p.by_member["127.0.0.12:2525"]["class"] == "temp_fail");
   CHECK(p.cmd.exit_code == 1);
 }

@@ -104,16 +104,24 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-std::string testbed_dir() { return TESTBED_RUN_DIR; }
-std::string source_dir() { return MAILCANARY_SOURCE_DIR; }
+std::string testbed_dir() {
+  return TESTBED_RUN_DIR;
+}
+std::string source_dir() {
+  return MAILCANARY_SOURCE_DIR;
+}
 
 std::string testbed_config_head(const std::string& mailbox_password_file) {
   const std::string secrets = source_dir() + "/tests/testbed/secrets/";
   const std::string pw =
       mailbox_password_file.empty() ? secrets + "canary.pass" : mailbox_password_file;
   return "[agent]\n"
-         "state_dir = \"" + temp_root().string() + "/state\"\n"
-         "hmac_key_file = \"" + secrets + "hmac.key\"\n"
+         "state_dir = \"" +
+         temp_root().string() +
+         "/state\"\n"
+         "hmac_key_file = \"" +
+         secrets +
+         "hmac.key\"\n"
          "\n[smtp]\n"
          "helo = \"canary.example.test\"\n"
          "from = \"bounces@example.test\"\n"
@@ -126,7 +134,9 @@ std::string testbed_config_head(const std::string& mailbox_password_file) {
          "protocol = \"imap\"\n"
          "server = \"127.0.0.1:1143\"\n"
          "user = \"canary\"\n"
-         "password_file = \"" + pw + "\"\n"
+         "password_file = \"" +
+         pw +
+         "\"\n"
          "poll_interval = \"100ms\"\n"
          "\n[slg]\n"
          "latency_slo = \"3s\"\n"

@@ -70,9 +70,8 @@ TEST_CASE("several canaries are awaited together, each to its own deadline", "[a
   auto t0 = clock.now();
   reader.arrivals["fast"] = t0 + 100ms;
   reader.arrivals["slow"] = t0 + 4s;
-  auto res = await_canaries(reader, {{"fast", t0, t0 + 5s}, {"slow", t0, t0 + 5s},
-                                     {"lost", t0, t0 + 5s}},
-                            250ms, clock);
+  auto res = await_canaries(
+      reader, {{"fast", t0, t0 + 5s}, {"slow", t0, t0 + 5s}, {"lost", t0, t0 + 5s}}, 250ms, clock);
   CHECK(res["fast"].state == Confirmation::State::found);
   CHECK(res["slow"].state == Confirmation::State::found);
   CHECK(res["lost"].state == Confirmation::State::not_found);
@@ -111,8 +110,7 @@ TEST_CASE("a reader that fails until the deadline gives reader_failed, not lost"
   CHECK(res["a"].state == Confirmation::State::reader_failed);
 }
 
-TEST_CASE("retry delays grow with the attempt and jitter adds at most as much again",
-          "[retry]") {
+TEST_CASE("retry delays grow with the attempt and jitter adds at most as much again", "[retry]") {
   using std::chrono::milliseconds;
   CHECK(retry_delay(1, 2s, 0.5) == 0ms);
   CHECK(retry_delay(2, 2s, 0.0) == 2s);

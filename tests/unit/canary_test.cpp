@@ -37,8 +37,13 @@ TEST_CASE("forged and malformed tokens are refused", "[canary]") {
 
 TEST_CASE("the canary message is well-formed RFC 5322 with the id in header and subject",
           "[canary]") {
-  CanaryMessage m{"mc1-1-abc", "canary@example.test", "rcpt@example.test", "vip1",
-                  "127.0.0.11:2525", "", "probe.example.test",
+  CanaryMessage m{"mc1-1-abc",
+                  "canary@example.test",
+                  "rcpt@example.test",
+                  "vip1",
+                  "127.0.0.11:2525",
+                  "",
+                  "probe.example.test",
                   std::chrono::system_clock::time_point(std::chrono::seconds(1700000000))};
   auto text = build_canary_message(m, "k");
   for (auto h : {"Date", "From", "To", "Message-ID", "Subject", "MIME-Version"}) {

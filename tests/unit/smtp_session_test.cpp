@@ -92,14 +92,14 @@ TEST_CASE("each refusing stage is named from the reply", "[smtp][classify]") {
   CHECK(classify_smtp(Transport::refused, mail, "").stage == Stage::mail);
   CHECK(classify_smtp(Transport::refused, mail, "").cls == ResultClass::temp_fail);
 
-  auto data = replay({"+", "S: 220 mx", "C: EHLO c", "S: 250 mx", "C: MAIL FROM:<a@b>",
-                      "S: 250 ok", "C: RCPT TO:<c@d>", "S: 250 ok", "C: DATA",
-                      "S: 554 5.5.1 No valid recipients"});
+  auto data =
+      replay({"+", "S: 220 mx", "C: EHLO c", "S: 250 mx", "C: MAIL FROM:<a@b>", "S: 250 ok",
+              "C: RCPT TO:<c@d>", "S: 250 ok", "C: DATA", "S: 554 5.5.1 No valid recipients"});
   CHECK(classify_smtp(Transport::refused, data, "").stage == Stage::data);
 
-  auto body = replay({"+", "S: 220 mx", "C: EHLO c", "S: 250 mx", "C: MAIL FROM:<a@b>",
-                      "S: 250 ok", "C: RCPT TO:<c@d>", "S: 250 ok", "C: DATA",
-                      "S: 354 go ahead", "S: 550 5.7.1 Content rejected"});
+  auto body = replay({"+", "S: 220 mx", "C: EHLO c", "S: 250 mx", "C: MAIL FROM:<a@b>", "S: 250 ok",
+                      "C: RCPT TO:<c@d>", "S: 250 ok", "C: DATA", "S: 354 go ahead",
+                      "S: 550 5.7.1 Content rejected"});
   auto v = classify_smtp(Transport::refused, body, "");
   CHECK(v.stage == Stage::body);
   CHECK(v.cls == ResultClass::perm_fail);
@@ -145,8 +145,7 @@ TEST_CASE("a timeout while still connecting is unreachable", "[classify]") {
   CHECK(classify_smtp(Transport::timeout, s, "").cls == ResultClass::unreachable);
 }
 
-TEST_CASE("a banner that is not SMTP is protocol_error with the offending text",
-          "[classify]") {
+TEST_CASE("a banner that is not SMTP is protocol_error with the offending text", "[classify]") {
   auto s = replay({"+", "S: HTTP/1.1 400 Bad Request"});
   auto v = classify_smtp(Transport::timeout, s, "timed out");
   CHECK(v.cls == ResultClass::protocol_error);
@@ -154,8 +153,7 @@ TEST_CASE("a banner that is not SMTP is protocol_error with the offending text",
   CHECK(v.detail.find("HTTP/1.1 400") != std::string::npos);
 }
 
-TEST_CASE("a connection closed mid-conversation is protocol_error naming the stage",
-          "[classify]") {
+TEST_CASE("a connection closed mid-conversation is protocol_error naming the stage", "[classify]") {
   auto s = replay({"+", "S: 220 mx", "C: EHLO c", "S: 250 mx", "C: MAIL FROM:<a@b>"});
   auto v = classify_smtp(Transport::closed, s, "");
   CHECK(v.cls == ResultClass::protocol_error);
@@ -174,8 +172,8 @@ TEST_CASE("a 535 at AUTH is auth_error and the credentials never reach the trans
     CHECK(line.find("AGNhbmFyeQBzM2NyM3Q=") == std::string::npos);
   }
   auto login = replay({"+", "S: 220 mx", "C: EHLO c", "S: 250 AUTH LOGIN", "C: AUTH LOGIN",
-                       "S: 334 VXNlcm5hbWU6", "C: Y2FuYXJ5", "S: 334 UGFzc3dvcmQ6",
-                       "C: czNjcjN0", "S: 235 2.7.0 ok", "C: MAIL FROM:<a@b>"});
+                       "S: 334 VXNlcm5hbWU6", "C: Y2FuYXJ5", "S: 334 UGFzc3dvcmQ6", "C: czNjcjN0",
+                       "S: 235 2.7.0 ok", "C: MAIL FROM:<a@b>"});
   for (const auto& line : login.transcript()) {
     CHECK(line.find("Y2FuYXJ5") == std::string::npos);
     CHECK(line.find("czNjcjN0") == std::string::npos);
@@ -183,8 +181,7 @@ TEST_CASE("a 535 at AUTH is auth_error and the credentials never reach the trans
   CHECK(login.stage() == Stage::mail);
 }
 
-TEST_CASE("STARTTLS refused when TLS is required is tls_error at stage starttls",
-          "[classify]") {
+TEST_CASE("STARTTLS refused when TLS is required is tls_error at stage starttls", "[classify]") {
   auto s = replay({"+", "S: 220 mx", "C: EHLO c", "S: 250 mx", "C: STARTTLS",
                    "S: 454 4.7.0 TLS not available"});
   auto v = classify_smtp(Transport::tls_failed, s, "");

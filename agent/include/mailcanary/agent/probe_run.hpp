@@ -45,8 +45,7 @@ struct ProbeResult {
 /// Sends one canary through each member (at most [agent] concurrency at once), then
 /// waits for all of them in their mailboxes, and classifies each.
 std::vector<ProbeResult> run_probes(const config::Config& cfg,
-                                    const std::vector<MemberRef>& members,
-                                    probes::Clock& clock);
+                                    const std::vector<MemberRef>& members, probes::Clock& clock);
 
 /// Monitoring-plugin exit code for a set of results: the worst severity.
 int plugin_exit_code(const std::vector<ProbeResult>& results);

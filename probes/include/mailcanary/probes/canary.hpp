@@ -23,8 +23,7 @@ std::string canary_token(std::string_view id, std::string_view key);
 
 /// Parses a header value and returns the id when its signature verifies under `key`
 /// (constant-time comparison); nullopt for foreign or forged tokens.
-std::optional<std::string> verify_canary_token(std::string_view header_value,
-                                               std::string_view key);
+std::optional<std::string> verify_canary_token(std::string_view header_value, std::string_view key);
 
 struct CanaryMessage {
   std::string id;

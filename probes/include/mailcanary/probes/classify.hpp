@@ -13,16 +13,16 @@ namespace mailcanary::probes {
 
 /// What the transport layer saw, independent of libcurl's error codes.
 enum class Transport {
-  completed,       // the server accepted the message (250 after end of data)
-  connect_failed,  // refused, no route, host unreachable
-  connect_timeout, // the TCP connection did not come up in time
-  timeout,         // connected, then waiting for the server exceeded the timeout
-  tls_failed,      // handshake or verification failed, or STARTTLS unavailable
-  auth_failed,     // the server rejected the login
-  closed,          // the server closed the connection mid-conversation
-  refused,         // the transport stopped because of a reply >= 400
-  malformed,       // the transport saw something that is not SMTP
-  other,           // anything else (local errors)
+  completed,        // the server accepted the message (250 after end of data)
+  connect_failed,   // refused, no route, host unreachable
+  connect_timeout,  // the TCP connection did not come up in time
+  timeout,          // connected, then waiting for the server exceeded the timeout
+  tls_failed,       // handshake or verification failed, or STARTTLS unavailable
+  auth_failed,      // the server rejected the login
+  closed,           // the server closed the connection mid-conversation
+  refused,          // the transport stopped because of a reply >= 400
+  malformed,        // the transport saw something that is not SMTP
+  other,            // anything else (local errors)
 };
 
 struct SmtpVerdict {

@@ -22,7 +22,7 @@ struct SmtpRequest {
 
 struct SmtpAttempt {
   SmtpVerdict verdict;
-  double seconds = 0;  // the whole conversation
+  double seconds = 0;    // the whole conversation
   std::string queue_id;  // from "250 ... queued as X" after end of data
   std::vector<std::string> transcript;
   std::vector<SmtpSession::StageTime> stage_times;

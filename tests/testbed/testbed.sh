@@ -1,0 +1,507 @@
+#!/usr/bin/env bash
+# mailcanary real-mail test bed: private Postfix + Dovecot instances on loopback.
+#
+# Usage (as root): tests/testbed/testbed.sh start|stop|status|restart
+#
+# All state lives in $MAILCANARY_TESTBED_DIR (default /tmp/mailcanary-testbed).
+# /etc/postfix, /etc/dovecot and the system services are never touched; no
+# systemd, no syslog. See tests/testbed/README.md for the addresses and users.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RUN=${MAILCANARY_TESTBED_DIR:-/tmp/mailcanary-testbed}
+RUN=${RUN%/}
+
+DOMAIN=example.test
+SMTP_PORT=2525
+SMTP_ACCEPT=127.0.0.11
+SMTP_TEMPFAIL=127.0.0.12
+SMTP_PERMFAIL=127.0.0.13
+SMTP_DISCARD=127.0.0.14
+SMTP_CLOSED=127.0.0.15
+SMTP_ACCEPT6=::1
+IMAP_HOST=127.0.0.1
+IMAP_PORT=1143
+POP3_HOST=127.0.0.1
+POP3_PORT=1110
+MAIL_UID=65534
+MAIL_GID=65534
+USERS=(canary bounces)
+SECRETS=$HERE/secrets
+
+PF_ETC=$RUN/postfix/etc
+PF_SPOOL=$RUN/postfix/spool
+PF_DATA=$RUN/postfix/data
+PF_LOG=$RUN/postfix/maillog
+PF_PIDFILE=$PF_SPOOL/pid/master.pid
+DC_DIR=$RUN/dovecot
+DC_CONF=$DC_DIR/dovecot.conf
+DC_LOG=$DC_DIR/dovecot.log
+DC_PIDFILE=$DC_DIR/run/master.pid
+PIDS_FILE=$RUN/pids
+MARKER=$RUN/.mailcanary-testbed
+
+READY_TIMEOUT=15 # seconds, start-up readiness
+STOP_TIMEOUT=10  # seconds, before kill -9
+POLL=0.05        # seconds between two checks of a condition
+
+log() { printf 'testbed: %s\n' "$*" >&2; }
+die() {
+  log "$*"
+  exit 1
+}
+
+now_ms() {
+  local t=${EPOCHREALTIME/[^0-9]/}
+  echo $((t / 1000))
+}
+
+# ---------------------------------------------------------------- processes
+# State of a process from /proc/PID/stat (fails if it does not exist). PID 1 on
+# this machine does not reap orphans, so a dead daemon can stay a zombie (Z):
+# kill -0 would call it alive.
+# Sets STAT_STATE and STAT_SESSION (no subshell: this runs for every /proc
+# entry when stopping).
+STAT_STATE='' STAT_SESSION=''
+proc_stat() {
+  local stat rest
+  { IFS= read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+  rest=${stat##*) }
+  # fields after "(comm) ": state ppid pgrp session ...
+  read -r STAT_STATE _ _ STAT_SESSION _ <<<"$rest"
+}
+proc_session() { proc_stat "$1" && echo "$STAT_SESSION"; }
+# Alive = exists and is not a zombie (nor dead).
+alive() {
+  local pid=$1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  proc_stat "$pid" || return 1
+  [[ $STAT_STATE != Z && $STAT_STATE != X && $STAT_STATE != x ]]
+}
+# Is PID a live program of this test bed's kind (postfix or dovecot binary)?
+is_mail_daemon() {
+  local exe
+  exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+  exe=${exe% (deleted)}
+  case $exe in
+  /usr/lib/postfix/* | /usr/sbin/dovecot | /usr/lib/dovecot/*) return 0 ;;
+  esac
+  return 1
+}
+read_pidfile() {
+  local pid=
+  [[ -r $1 ]] && pid=$(head -n1 "$1" 2>/dev/null | tr -dc '0-9')
+  echo "$pid"
+}
+# Live, non-zombie postfix/dovecot processes in the given session id.
+session_members() {
+  local sid=$1 p
+  [[ $sid =~ ^[0-9]+$ ]] || return 0
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    alive "$p" || continue
+    [[ $STAT_SESSION == "$sid" ]] || continue
+    is_mail_daemon "$p" && echo "$p"
+  done
+  return 0
+}
+
+# Recorded pids (written by start) with the pid files as fallback.
+POSTFIX_PID='' POSTFIX_SID='' DOVECOT_PID='' DOVECOT_SID=''
+load_pids() {
+  POSTFIX_PID='' POSTFIX_SID='' DOVECOT_PID='' DOVECOT_SID=''
+  if [[ -r $PIDS_FILE ]]; then
+    local k v
+    while IFS='=' read -r k v; do
+      case $k in
+      POSTFIX_PID) POSTFIX_PID=$v ;;
+      POSTFIX_SID) POSTFIX_SID=$v ;;
+      DOVECOT_PID) DOVECOT_PID=$v ;;
+      DOVECOT_SID) DOVECOT_SID=$v ;;
+      esac
+    done <"$PIDS_FILE"
+  fi
+  [[ -n $POSTFIX_PID ]] || POSTFIX_PID=$(read_pidfile "$PF_PIDFILE")
+  [[ -n $DOVECOT_PID ]] || DOVECOT_PID=$(read_pidfile "$DC_PIDFILE")
+  [[ -n $POSTFIX_SID ]] || POSTFIX_SID=$POSTFIX_PID
+  [[ -n $DOVECOT_SID ]] || DOVECOT_SID=$DOVECOT_PID
+}
+postfix_running() { alive "$POSTFIX_PID" && is_mail_daemon "$POSTFIX_PID"; }
+dovecot_running() { alive "$DOVECOT_PID" && is_mail_daemon "$DOVECOT_PID"; }
+
+# ---------------------------------------------------------------- listeners
+# probe HOST PORT EXPECTED-PREFIX GOODBYE: connect, read the greeting, say
+# goodbye. Succeeds if the greeting starts with EXPECTED-PREFIX.
+probe() {
+  local host=$1 port=$2 want=$3 bye=$4
+  (
+    exec 3<>"/dev/tcp/$host/$port" || exit 1
+    line=
+    IFS= read -r -t 1 line <&3 || exit 1
+    printf '%s\r\n' "$bye" >&3 || true
+    IFS= read -r -t 1 _ <&3 || true
+    exec 3>&-
+    [[ $line == "$want"* ]]
+  ) 2>/dev/null
+}
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+have_ipv6() { ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/128'; }
+
+# name host port expected goodbye
+listeners() {
+  echo "smtp-accept $SMTP_ACCEPT $SMTP_PORT 220 QUIT"
+  if have_ipv6; then echo "smtp-accept6 $SMTP_ACCEPT6 $SMTP_PORT 220 QUIT"; fi
+  echo "smtp-tempfail $SMTP_TEMPFAIL $SMTP_PORT 220 QUIT"
+  echo "smtp-permfail $SMTP_PERMFAIL $SMTP_PORT 220 QUIT"
+  echo "smtp-discard $SMTP_DISCARD $SMTP_PORT 220 QUIT"
+  echo "imap $IMAP_HOST $IMAP_PORT * OK a LOGOUT"
+  echo "pop3 $POP3_HOST $POP3_PORT +OK QUIT"
+}
+# Reads "name host port want bye" (want has no spaces except "* OK").
+probe_line() {
+  local name host port rest want bye
+  read -r name host port rest <<<"$1"
+  case $rest in
+  '* OK '*) want='* OK' bye=${rest#\* OK } ;;
+  *) want=${rest%% *} bye=${rest#* } ;;
+  esac
+  probe "$host" "$port" "$want" "$bye"
+}
+
+# ---------------------------------------------------------------- helpers
+show_logs() {
+  local f
+  for f in "$PF_LOG" "$DC_LOG" "$RUN/postfix/start.log" "$RUN/dovecot/start.log"; do
+    if [[ -s $f ]]; then
+      log "---- tail of $f"
+      tail -n 25 "$f" >&2
+    fi
+  done
+}
+
+read_secret() { # file -> password without the trailing newline
+  local f=$1 v
+  [[ -r $f ]] || die "missing secret file $f"
+  v=$(head -n1 "$f")
+  v=${v%$'\r'}
+  [[ -n $v && $v != *:* ]] || die "bad secret in $f (empty or contains ':')"
+  printf '%s' "$v"
+}
+
+sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+
+render() { # template output
+  local ipv6_prefix='#' inet_protocols=ipv4 mynetworks='127.0.0.0/8'
+  if have_ipv6; then
+    ipv6_prefix='' inet_protocols=all mynetworks='127.0.0.0/8 [::1]/128'
+  fi
+  sed -e "s|@RUN@|$(sed_escape "$RUN")|g" \
+    -e "s|@IPV6@|$ipv6_prefix|g" \
+    -e "s|@INET_PROTOCOLS@|$inet_protocols|g" \
+    -e "s|@MYNETWORKS@|$(sed_escape "$mynetworks")|g" \
+    "$1" >"$2"
+}
+
+check_run_dir() {
+  [[ $RUN == /* ]] || die "MAILCANARY_TESTBED_DIR must be an absolute path (got '$RUN')"
+  [[ $RUN != / && $RUN =~ ^/[^/]+/. ]] || die "refusing to use '$RUN' as test bed directory"
+  case $RUN in *[[:space:]]*) die "MAILCANARY_TESTBED_DIR must not contain spaces" ;; esac
+}
+
+wipe_run_dir() {
+  if [[ -e $RUN ]]; then
+    if [[ ! -e $MARKER ]] && [[ -n $(ls -A "$RUN" 2>/dev/null) ]]; then
+      die "$RUN exists, is not empty and is not a test bed directory (no $MARKER); refusing to wipe it"
+    fi
+    rm -rf -- "$RUN"
+  fi
+}
+
+# ---------------------------------------------------------------- commands
+cmd_status() {
+  local rc=0 l name host port addr
+  if [[ ! -d $RUN ]]; then
+    echo "postfix: not running"
+    echo "dovecot: not running"
+    return 1
+  fi
+  load_pids
+  if postfix_running; then echo "postfix: running (pid $POSTFIX_PID)"; else
+    echo "postfix: not running"
+    rc=1
+  fi
+  if dovecot_running; then echo "dovecot: running (pid $DOVECOT_PID)"; else
+    echo "dovecot: not running"
+    rc=1
+  fi
+  while IFS= read -r l; do
+    read -r name host port _ <<<"$l"
+    addr=$host:$port
+    [[ $host == *:* ]] && addr="[$host]:$port"
+    if probe_line "$l"; then echo "listener $name $addr: up"; else
+      echo "listener $name $addr: down"
+      rc=1
+    fi
+  done < <(listeners)
+  return $rc
+}
+
+cmd_stop() {
+  if [[ ! -d $RUN ]]; then
+    log "not running (no $RUN)"
+    return 0
+  fi
+  load_pids
+  local pf_pids=() dc_pids=() all=() p deadline killed=0 termed=0
+  if postfix_running; then
+    mapfile -t pf_pids < <(session_members "$POSTFIX_SID")
+    [[ " ${pf_pids[*]} " == *" $POSTFIX_PID "* ]] || pf_pids+=("$POSTFIX_PID")
+  fi
+  if dovecot_running; then
+    mapfile -t dc_pids < <(session_members "$DOVECOT_SID")
+    [[ " ${dc_pids[*]} " == *" $DOVECOT_PID "* ]] || dc_pids+=("$DOVECOT_PID")
+  fi
+  all=("${pf_pids[@]}" "${dc_pids[@]}")
+  if [[ ${#all[@]} -eq 0 ]]; then
+    # Maybe master died but children survived: clean them up anyway.
+    mapfile -t all < <(session_members "$POSTFIX_SID"; session_members "$DOVECOT_SID")
+    if [[ ${#all[@]} -eq 0 ]]; then
+      log "not running"
+      return 0
+    fi
+  fi
+  # Postfix: "postfix stop" signals the master and returns at once when it is
+  # gone (otherwise it polls once a second; our own wait below covers that).
+  if [[ ${#pf_pids[@]} -gt 0 && -f $PF_ETC/main.cf ]]; then
+    postfix -c "$PF_ETC" stop >>"$RUN/postfix/stop.log" 2>&1 9>&- &
+  fi
+  # Dovecot: "dovecot stop" only sends SIGTERM to the pid in master.pid and
+  # then waits with kill -0, which a zombie master (PID 1 does not reap here)
+  # defeats; signal the recorded master ourselves and wait zombie-aware.
+  if [[ ${#dc_pids[@]} -gt 0 ]]; then
+    kill -TERM "$DOVECOT_PID" 2>/dev/null || true
+  fi
+  # Wait (bounded) until every recorded process is gone or a zombie.
+  deadline=$(($(now_ms) + STOP_TIMEOUT * 1000))
+  while :; do
+    local left=()
+    for p in "${all[@]}"; do alive "$p" && is_mail_daemon "$p" && left+=("$p"); done
+    [[ ${#left[@]} -eq 0 ]] && break
+    # Once both masters are gone, their leftover helpers (Dovecot's log and
+    # stats linger ~1.5 s after their master) get a TERM of their own.
+    if ((!termed)) && ! postfix_running && ! dovecot_running; then
+      kill -TERM "${left[@]}" 2>/dev/null || true
+      termed=1
+    fi
+    if (($(now_ms) > deadline)); then
+      if ((killed)); then
+        log "processes still alive after kill -9: ${left[*]}"
+        wait || true
+        return 1
+      fi
+      log "still running after ${STOP_TIMEOUT}s, kill -9 ${left[*]}"
+      kill -9 "${left[@]}" 2>/dev/null || true
+      killed=1
+      deadline=$(($(now_ms) + 2000))
+    fi
+    sleep "$POLL"
+  done
+  # Reap our background "postfix stop" (bounded: it returns within ~1 s).
+  wait 2>/dev/null || true
+  rm -f "$PIDS_FILE"
+  log "stopped"
+}
+
+cmd_start() {
+  local t0 t1
+  t0=$(now_ms)
+  check_run_dir
+  [[ $(id -u) == 0 ]] || die "must run as root"
+  command -v postfix >/dev/null || die "postfix is not installed (scripts/install-deps.sh)"
+  command -v dovecot >/dev/null || die "dovecot is not installed (scripts/install-deps.sh)"
+  if [[ -d $RUN ]]; then
+    load_pids
+    local what=()
+    if postfix_running; then what+=("postfix pid $POSTFIX_PID"); fi
+    if dovecot_running; then what+=("dovecot pid $DOVECOT_PID"); fi
+    if [[ ${#what[@]} -gt 0 ]]; then
+      local list
+      list=$(printf '%s, ' "${what[@]}")
+      die "a test bed is already running in $RUN (${list%, }); run '$0 stop' first"
+    fi
+    local stray
+    stray=$(session_members "$POSTFIX_SID"; session_members "$DOVECOT_SID")
+    [[ -z $stray ]] || die "leftover test bed processes in $RUN: $(echo "$stray" | tr '\n' ' ')- run '$0 stop' first"
+  fi
+  port_open "$SMTP_CLOSED" "$SMTP_PORT" &&
+    die "something already listens on $SMTP_CLOSED:$SMTP_PORT, which must stay closed"
+
+  local u
+  for u in "${USERS[@]}"; do read_secret "$SECRETS/$u.pass" >/dev/null; done
+
+  wipe_run_dir
+  umask 022
+  mkdir -p "$RUN" "$PF_ETC" "$PF_SPOOL" "$PF_DATA" "$DC_DIR" "$DC_DIR/state" "$RUN/mail"
+  chmod 755 "$RUN"
+  : >"$MARKER"
+  chown postfix: "$PF_DATA"
+  chown "$MAIL_UID:$MAIL_GID" "$RUN/mail"
+  for u in "${USERS[@]}"; do
+    mkdir -p "$RUN/mail/$u/Maildir/cur" "$RUN/mail/$u/Maildir/new" "$RUN/mail/$u/Maildir/tmp"
+    chown -R "$MAIL_UID:$MAIL_GID" "$RUN/mail/$u"
+    chmod -R 700 "$RUN/mail/$u"
+  done
+
+  # Postfix
+  render "$HERE/postfix-main.cf.in" "$PF_ETC/main.cf"
+  render "$HERE/postfix-master.cf.in" "$PF_ETC/master.cf"
+  # Postfix waits (up to 1.5 s) for a main.cf younger than one second to
+  # settle, in case it is still being edited: backdate the fresh files.
+  touch -d '-2 seconds' "$PF_ETC/main.cf" "$PF_ETC/master.cf"
+  # The queue layout (as postfix-files wants it): quick-start skips the
+  # checks that would create it, which saves 1-3 s.
+  local d
+  mkdir -m 755 "$PF_SPOOL/pid"
+  for d in active bounce corrupt defer deferred flush hold incoming private saved trace; do
+    mkdir -m 700 "$PF_SPOOL/$d"
+    chown postfix: "$PF_SPOOL/$d"
+  done
+  mkdir -m 730 "$PF_SPOOL/maildrop"
+  mkdir -m 710 "$PF_SPOOL/public"
+  chown postfix:postdrop "$PF_SPOOL/maildrop" "$PF_SPOOL/public"
+  chmod 730 "$PF_SPOOL/maildrop"
+  chmod 710 "$PF_SPOOL/public"
+  touch "$PF_SPOOL/quick-start"
+  : >"$PF_LOG"
+  if ! postfix -c "$PF_ETC" start >"$RUN/postfix/start.log" 2>&1 9>&-; then
+    log "postfix failed to start"
+    show_logs
+    exit 1
+  fi
+
+  # Dovecot
+  render "$HERE/dovecot.conf.in" "$DC_CONF"
+  {
+    for u in "${USERS[@]}"; do
+      printf '%s:{PLAIN}%s:%s:%s::%s::\n' "$u" "$(read_secret "$SECRETS/$u.pass")" \
+        "$MAIL_UID" "$MAIL_GID" "$RUN/mail/$u"
+    done
+  } >"$DC_DIR/users"
+  chown root:dovecot "$DC_DIR/users"
+  chmod 640 "$DC_DIR/users"
+  if ! dovecot -c "$DC_CONF" >"$DC_DIR/start.log" 2>&1 9>&-; then
+    log "dovecot failed to start"
+    show_logs
+    cmd_stop || true
+    exit 1
+  fi
+
+  # Readiness: every listener must greet, bounded.
+  local deadline pending=() l next=()
+  mapfile -t pending < <(listeners)
+  deadline=$(($(now_ms) + READY_TIMEOUT * 1000))
+  while [[ ${#pending[@]} -gt 0 ]]; do
+    next=()
+    for l in "${pending[@]}"; do probe_line "$l" || next+=("$l"); done
+    pending=("${next[@]}")
+    [[ ${#pending[@]} -eq 0 ]] && break
+    if (($(now_ms) > deadline)); then
+      log "not ready after ${READY_TIMEOUT}s; no greeting from:"
+      printf '  %s\n' "${pending[@]}" >&2
+      show_logs
+      cmd_stop || true
+      exit 1
+    fi
+    sleep "$POLL"
+  done
+  if port_open "$SMTP_CLOSED" "$SMTP_PORT"; then
+    log "something listens on $SMTP_CLOSED:$SMTP_PORT, which must stay closed"
+    cmd_stop || true
+    exit 1
+  fi
+
+  # Record what we started (master pid and session id of each daemon).
+  load_pids
+  postfix_running || die "postfix master is not running after start"
+  dovecot_running || die "dovecot master is not running after start"
+  {
+    echo "POSTFIX_PID=$POSTFIX_PID"
+    echo "POSTFIX_SID=$(proc_session "$POSTFIX_PID")"
+    echo "DOVECOT_PID=$DOVECOT_PID"
+    echo "DOVECOT_SID=$(proc_session "$DOVECOT_PID")"
+  } >"$PIDS_FILE"
+
+  write_env
+  t1=$(now_ms)
+  echo "testbed: running in $RUN (smtp accept $SMTP_ACCEPT:$SMTP_PORT$(have_ipv6 && echo " [$SMTP_ACCEPT6]:$SMTP_PORT"), tempfail $SMTP_TEMPFAIL, permfail $SMTP_PERMFAIL, discard $SMTP_DISCARD, closed $SMTP_CLOSED; imap $IMAP_HOST:$IMAP_PORT, pop3 $POP3_HOST:$POP3_PORT; users canary, bounces; env $RUN/env; $((t1 - t0)) ms)"
+}
+
+write_env() {
+  local accept6=
+  have_ipv6 && accept6=$SMTP_ACCEPT6
+  {
+    echo "# mailcanary test bed (generated by tests/testbed/testbed.sh); source me"
+    local kv
+    for kv in \
+      "TESTBED_RUN=$RUN" \
+      "TESTBED_DOMAIN=$DOMAIN" \
+      "TESTBED_SMTP_PORT=$SMTP_PORT" \
+      "TESTBED_SMTP_ACCEPT=$SMTP_ACCEPT" \
+      "TESTBED_SMTP_ACCEPT6=$accept6" \
+      "TESTBED_SMTP_TEMPFAIL=$SMTP_TEMPFAIL" \
+      "TESTBED_SMTP_PERMFAIL=$SMTP_PERMFAIL" \
+      "TESTBED_SMTP_DISCARD=$SMTP_DISCARD" \
+      "TESTBED_SMTP_CLOSED=$SMTP_CLOSED" \
+      "TESTBED_MX_HOSTNAME=mx.$DOMAIN" \
+      "TESTBED_IMAP_HOST=$IMAP_HOST" \
+      "TESTBED_IMAP_PORT=$IMAP_PORT" \
+      "TESTBED_POP3_HOST=$POP3_HOST" \
+      "TESTBED_POP3_PORT=$POP3_PORT" \
+      "TESTBED_CANARY_USER=canary" \
+      "TESTBED_CANARY_ADDRESS=canary@$DOMAIN" \
+      "TESTBED_CANARY_PASSWORD_FILE=$SECRETS/canary.pass" \
+      "TESTBED_CANARY_MAILDIR=$RUN/mail/canary/Maildir" \
+      "TESTBED_BOUNCES_USER=bounces" \
+      "TESTBED_BOUNCES_ADDRESS=bounces@$DOMAIN" \
+      "TESTBED_BOUNCES_PASSWORD_FILE=$SECRETS/bounces.pass" \
+      "TESTBED_BOUNCES_MAILDIR=$RUN/mail/bounces/Maildir" \
+      "TESTBED_POSTMASTER_ADDRESS=postmaster@$DOMAIN" \
+      "TESTBED_RCPT_TEMPFAIL=tempfail@$DOMAIN" \
+      "TESTBED_RCPT_PERMFAIL=permfail@$DOMAIN" \
+      "TESTBED_RCPT_DISCARD=discard@$DOMAIN" \
+      "TESTBED_HMAC_KEY_FILE=$SECRETS/hmac.key" \
+      "TESTBED_MAILLOG=$PF_LOG" \
+      "TESTBED_DOVECOT_LOG=$DC_LOG"; do
+      printf '%s=%q\n' "${kv%%=*}" "${kv#*=}"
+    done
+  } >"$RUN/env"
+}
+
+main() {
+  local cmd=${1:-}
+  case $cmd in
+  start | stop | status | restart) ;;
+  *)
+    echo "usage: $0 start|stop|status|restart" >&2
+    exit 2
+    ;;
+  esac
+  [[ $cmd == status ]] || check_run_dir
+  # Serialise start/stop/restart on the same directory.
+  if [[ $cmd != status ]]; then
+    exec 9>"$RUN.lock"
+    flock -w 30 9 || die "another testbed.sh is busy with $RUN"
+  fi
+  case $cmd in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  restart)
+    cmd_stop
+    cmd_start
+    ;;
+  esac
+}
+
+main "$@"
