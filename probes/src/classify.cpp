@@ -34,12 +34,15 @@ SmtpVerdict classify_smtp(Transport transport, const SmtpSession& session,
   if (const auto& failure = session.failure_reply(); failure && transport != Transport::completed) {
     return from_reply(*failure);
   }
+  // The server took the message (2xx after the end of data): whatever went wrong
+  // afterwards, at QUIT, does not make the message undelivered.
+  if (const auto& body = session.body_reply(); body && body->code < 300) {
+    transport = Transport::completed;
+  }
+  // Only a reply that decided the class is reported; a timeout, a dropped connection or
+  // a line that is not SMTP has none.
   SmtpVerdict v;
   v.stage = session.stage();
-  if (const auto& last = session.last_reply()) {
-    v.smtp_code = last->code;
-    v.enhanced_code = last->enhanced_code;
-  }
   switch (transport) {
     case Transport::completed:
       v.accepted = true;

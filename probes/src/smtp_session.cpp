@@ -149,6 +149,9 @@ void SmtpSession::on_command(std::string_view line, Clock::time_point t) {
   } else if (starts_with_word(line, "DATA")) {
     enter(Stage::data, t);
   } else if (starts_with_word(line, "QUIT")) {
+    if (stage_ != Stage::quit) {
+      stage_before_quit_ = stage_;
+    }
     enter(Stage::quit, t);
   }
   add_transcript("C: " + shown);
@@ -197,7 +200,9 @@ void SmtpSession::on_reply_line(std::string_view raw, Clock::time_point t) {
       failure_.reset();  // e.g. EHLO refused, then HELO accepted: the session went on
     }
   }
-  last_ = reply;
+  if (stage_ != Stage::quit) {
+    last_ = reply;
+  }
   if (reply.code == 354 && stage_ == Stage::data) {
     enter(Stage::body, t);
   }

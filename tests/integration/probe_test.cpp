@@ -161,7 +161,9 @@ TEST_CASE("only temp_fail members give the warning exit code", "[integration][pr
 
 TEST_CASE("a member that accepts the connection and never answers times out at banner",
           "[integration][probe]") {
-  itest::ScriptedPeer silent(itest::ScriptedPeer::Mode::silent);
+  itest::SmtpScript mute;
+  mute.banner = "";
+  itest::ScriptedPeer silent(mute);
   std::string cfg = itest::testbed_config_head() +
                     "[[target]]\nname = \"mute\"\nrcpt = \"canary@example.test\"\n"
                     "mailbox = \"inbox\"\nattempts = 1\ntimeout = \"1s\"\nmembers = [\"" +
@@ -179,7 +181,9 @@ TEST_CASE("a member that accepts the connection and never answers times out at b
 }
 
 TEST_CASE("a banner that is not SMTP is protocol_error", "[integration][probe]") {
-  itest::ScriptedPeer peer(itest::ScriptedPeer::Mode::garbage_banner);
+  itest::SmtpScript http;
+  http.banner = "HTTP/1.1 400 Bad Request";
+  itest::ScriptedPeer peer(http);
   std::string cfg = itest::testbed_config_head() +
                     "[[target]]\nname = \"http\"\nrcpt = \"canary@example.test\"\n"
                     "mailbox = \"inbox\"\nattempts = 1\ntimeout = \"1s\"\nmembers = [\"" +

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -160,7 +161,7 @@ std::vector<std::string> maildir_files_containing(const std::string& user,
   return hits;
 }
 
-ScriptedPeer::ScriptedPeer(Mode mode) : mode_(mode) {
+ScriptedPeer::ScriptedPeer(SmtpScript script) : script_(std::move(script)) {
   listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -186,29 +187,129 @@ ScriptedPeer::~ScriptedPeer() {
   close(stop_pipe_[1]);
 }
 
+std::vector<std::string> ScriptedPeer::commands() const {
+  std::lock_guard lock(mutex_);
+  return commands_;
+}
+
 void ScriptedPeer::serve() {
-  std::vector<int> clients;
   for (;;) {
     pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
       continue;
     }
     if (fds[1].revents) {
-      break;
+      return;
     }
     int c = accept(listen_fd_, nullptr, nullptr);
     if (c < 0) {
       continue;
     }
     ++connections_;
-    clients.push_back(c);
-    if (mode_ == Mode::garbage_banner) {
-      const char* line = "HTTP/1.1 400 Bad Request\r\n";
-      (void)!write(c, line, std::strlen(line));
+    bool go_on = converse(c);
+    close(c);
+    if (!go_on) {
+      return;
     }
   }
-  for (int c : clients) {
-    close(c);
+}
+
+namespace {
+
+bool send_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) {
+      return false;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool send_reply(int fd, const std::string& reply) {
+  return reply.empty() || send_all(fd, reply + "\r\n");
+}
+
+}  // namespace
+
+bool ScriptedPeer::converse(int fd) {
+  if (script_.junk_bytes_before_banner > 0) {
+    std::string junk(64 * 1024, 'A');
+    for (std::size_t sent = 0; sent < script_.junk_bytes_before_banner; sent += junk.size()) {
+      if (!send_all(fd, junk)) {
+        break;  // the client gave up on us: fine
+      }
+    }
+  }
+  if (!send_reply(fd, script_.banner)) {
+    return true;
+  }
+  std::string buffer;
+  bool in_body = false;
+  bool stalled = script_.banner.empty();
+  for (;;) {
+    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      continue;
+    }
+    if (fds[1].revents) {
+      return false;
+    }
+    char chunk[4096];
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) {
+      return true;  // client closed
+    }
+    if (stalled) {
+      continue;  // swallow everything, answer nothing
+    }
+    buffer.append(chunk, static_cast<std::size_t>(n));
+    if (in_body) {
+      auto end = buffer.find("\r\n.\r\n");
+      if (end == std::string::npos) {
+        continue;
+      }
+      buffer.erase(0, end + 5);
+      in_body = false;
+      stalled = script_.body.empty();
+      send_reply(fd, script_.body);
+    }
+    std::size_t eol;
+    while (!in_body && !stalled && (eol = buffer.find("\r\n")) != std::string::npos) {
+      std::string line = buffer.substr(0, eol);
+      buffer.erase(0, eol + 2);
+      {
+        std::lock_guard lock(mutex_);
+        commands_.push_back(line);
+      }
+      std::string verb = line.substr(0, 4);
+      for (auto& ch : verb) {
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      }
+      const std::string* reply = &script_.quit;
+      if (verb == "EHLO") {
+        reply = &script_.ehlo;
+      } else if (verb == "HELO") {
+        reply = &script_.helo;
+      } else if (verb == "MAIL") {
+        reply = &script_.mail;
+      } else if (verb == "RCPT") {
+        reply = &script_.rcpt;
+      } else if (verb == "DATA") {
+        reply = &script_.data;
+        in_body = script_.data.rfind("354", 0) == 0;
+      } else if (verb == "RSET" || verb == "NOOP") {
+        static const std::string ok = "250 2.0.0 Ok";
+        reply = &ok;
+      }
+      stalled = reply->empty();
+      send_reply(fd, *reply);
+      if (verb == "QUIT") {
+        return true;
+      }
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -45,28 +46,46 @@ std::string testbed_config_head(const std::string& mailbox_password_file = "");
 std::vector<std::string> maildir_files_containing(const std::string& user,
                                                   const std::string& needle);
 
-/// A minimal SMTP server on 127.0.0.1 (kernel-chosen port) that misbehaves on purpose.
+/// What a scripted SMTP peer answers. Each reply is sent as written (may hold several
+/// CRLF-separated lines); an empty reply means: say nothing and keep the connection
+/// open (a stall).
+struct SmtpScript {
+  std::string banner = "220 peer.test ESMTP scripted";
+  std::string ehlo = "250-peer.test\r\n250 8BITMIME";
+  std::string helo = "250 peer.test";
+  std::string mail = "250 2.1.0 Ok";
+  std::string rcpt = "250 2.1.5 Ok";
+  std::string data = "354 End data with <CR><LF>.<CR><LF>";
+  std::string body = "250 2.0.0 Ok: queued as SCRIPTED1";
+  std::string quit = "221 2.0.0 Bye";
+  /// Sent before the banner without a line end, e.g. a 10 MB line of junk.
+  std::size_t junk_bytes_before_banner = 0;
+};
+
+/// A minimal SMTP server on 127.0.0.1 (kernel-chosen port) that plays a script, for
+/// replies no real server sends on demand. Serves connections one at a time.
 class ScriptedPeer {
  public:
-  enum class Mode {
-    silent,          // accept the connection, never say anything
-    garbage_banner,  // answer with a line that is not SMTP, then stay silent
-  };
-  explicit ScriptedPeer(Mode mode);
+  explicit ScriptedPeer(SmtpScript script);
   ~ScriptedPeer();
   ScriptedPeer(const ScriptedPeer&) = delete;
   ScriptedPeer& operator=(const ScriptedPeer&) = delete;
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int connections() const { return connections_; }
+  /// Commands received, in order (the message body is not included).
+  std::vector<std::string> commands() const;
 
  private:
   void serve();
-  Mode mode_;
+  bool converse(int fd);  // false when told to stop
+  SmtpScript script_;
   int listen_fd_ = -1;
   int port_ = 0;
   int stop_pipe_[2] = {-1, -1};
   std::atomic<int> connections_{0};
+  mutable std::mutex mutex_;
+  std::vector<std::string> commands_;
   std::thread thread_;
 };
 

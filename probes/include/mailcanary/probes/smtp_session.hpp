@@ -54,11 +54,13 @@ class SmtpSession {
   void on_info(std::string_view text);
   void on_finished(Clock::time_point t);
 
-  Stage stage() const { return stage_; }
+  /// The stage the conversation broke in. A QUIT that the client sends after a problem
+  /// does not count: the stage before it does.
+  Stage stage() const { return stage_ == Stage::quit ? stage_before_quit_ : stage_; }
   bool connected() const { return connected_; }
   /// The reply (>= 400) that ended the session, if the server refused something.
   const std::optional<SmtpReply>& failure_reply() const { return failure_; }
-  /// The last complete reply, whatever its code.
+  /// The last complete reply before any QUIT, whatever its code.
   const std::optional<SmtpReply>& last_reply() const { return last_; }
   /// The reply to the end of data (the "250 2.0.0 Ok: queued as X" line), if any.
   const std::optional<SmtpReply>& body_reply() const { return body_reply_; }
@@ -81,6 +83,7 @@ class SmtpSession {
   void add_transcript(std::string line);
 
   Stage stage_ = Stage::connect;
+  Stage stage_before_quit_ = Stage::connect;
   Clock::time_point stage_start_;
   bool connected_ = false;
   bool in_auth_exchange_ = false;
