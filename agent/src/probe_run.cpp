@@ -132,7 +132,11 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
                            accepted_at[i] + members[i].target->slg.lost_after});
       }
       auto reader = probes::make_mailbox_reader(*mb, cfg.agent.hmac_key);
-      auto confirmed = probes::await_canaries(*reader, pending, mb->poll_interval, clock);
+      // Look every 10 ms for the first 2 s after a canary was accepted: on loopback or a
+      // LAN that confirms within milliseconds of delivery, where IDLE alone may lag.
+      probes::WaitPolicy policy{mb->poll_interval, std::chrono::seconds(2),
+                                std::chrono::milliseconds(10)};
+      auto confirmed = probes::await_canaries(*reader, pending, policy, clock);
       for (auto i : idx) {
         auto& r = results[i];
         const auto& c = confirmed[r.canary_id];

@@ -6,8 +6,7 @@ namespace mailcanary::probes {
 
 std::map<std::string, Confirmation> await_canaries(MailboxReader& reader,
                                                    const std::vector<PendingCanary>& pending,
-                                                   std::chrono::milliseconds poll_interval,
-                                                   Clock& clock) {
+                                                   const WaitPolicy& policy, Clock& clock) {
   std::map<std::string, Confirmation> out;
   std::map<std::string, const PendingCanary*> open;
   for (const auto& p : pending) {
@@ -67,7 +66,11 @@ std::map<std::string, Confirmation> await_canaries(MailboxReader& reader,
                            return a.second->deadline < b.second->deadline;
                          })->second->deadline;
     auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next_deadline - now);
-    reader.wait(clock, std::clamp(until, std::chrono::milliseconds(1), poll_interval));
+    bool fresh = std::any_of(open.begin(), open.end(), [&](auto& entry) {
+      return now - entry.second->accepted_at < policy.fast_window;
+    });
+    auto step = fresh ? std::min(policy.fast_interval, policy.poll_interval) : policy.poll_interval;
+    reader.wait(clock, std::clamp(until, std::chrono::milliseconds(1), step));
   }
   for (const auto& [id, p] : open) {
     out[id].state = Confirmation::State::reader_failed;

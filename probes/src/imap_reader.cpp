@@ -2,6 +2,8 @@
 // that header only, verify the signature, then \Deleted + EXPUNGE.
 #include <libetpan/libetpan.h>
 
+#include <poll.h>
+
 #include <cstring>
 #include <memory>
 
@@ -56,6 +58,29 @@ class ImapReader final : public MailboxReader {
   }
 
   std::size_t foreign_seen() const override { return foreign_; }
+
+  // With IDLE, the server pushes "* N EXISTS" when mail lands: wait on the socket for
+  // that (or `max`), then leave IDLE so the next scan can run. Each wait is a fresh IDLE,
+  // so it is re-issued long before any server's IDLE timeout (RFC 2177: 29 minutes).
+  void wait(Clock& clock, std::chrono::milliseconds max) override {
+    if (!cfg_.idle || !imap_ || max < std::chrono::milliseconds(50) ||
+        !mailimap_has_idle(imap_.get())) {
+      clock.sleep_for(max);
+      return;
+    }
+    int rc = mailimap_idle(imap_.get());
+    if (rc != MAILIMAP_NO_ERROR) {
+      imap_.reset();  // the next scan reconnects and reports what is wrong
+      clock.sleep_for(max);
+      return;
+    }
+    pollfd pfd{mailimap_idle_get_fd(imap_.get()), POLLIN, 0};
+    ::poll(&pfd, 1, static_cast<int>(max.count()));
+    if (mailimap_idle_done(imap_.get()) != MAILIMAP_NO_ERROR) {
+      imap_.reset();
+    }
+    ++idle_waits_;
+  }
 
  private:
   [[noreturn]] void fail(const std::string& what, int rc, bool permanent) {
@@ -193,6 +218,7 @@ class ImapReader final : public MailboxReader {
   std::unique_ptr<mailimap, ImapDeleter> imap_;
   std::set<std::uint32_t> foreign_uids_;
   std::size_t foreign_ = 0;
+  std::size_t idle_waits_ = 0;
 };
 
 }  // namespace

@@ -48,7 +48,7 @@ TEST_CASE("a canary that arrives is found with its delivery time", "[await]") {
   ScriptedReader reader(clock);
   auto t0 = clock.now();
   reader.arrivals["a"] = t0 + 1200ms;
-  auto res = await_canaries(reader, {{"a", t0, t0 + 10s}}, 500ms, clock);
+  auto res = await_canaries(reader, {{"a", t0, t0 + 10s}}, WaitPolicy{500ms}, clock);
   CHECK(res["a"].state == Confirmation::State::found);
   // Polling every 500 ms sees it at the first scan after it landed.
   CHECK(res["a"].delivery_seconds == Approx(1.5));
@@ -58,7 +58,7 @@ TEST_CASE("a canary that never arrives is not found at its deadline, no later", 
   FakeClock clock;
   ScriptedReader reader(clock);
   auto t0 = clock.now();
-  auto res = await_canaries(reader, {{"gone", t0, t0 + 10s}}, 1s, clock);
+  auto res = await_canaries(reader, {{"gone", t0, t0 + 10s}}, WaitPolicy{1s}, clock);
   CHECK(res["gone"].state == Confirmation::State::not_found);
   CHECK(clock.now() - t0 >= 10s);
   CHECK(clock.now() - t0 < 11s);
@@ -70,8 +70,9 @@ TEST_CASE("several canaries are awaited together, each to its own deadline", "[a
   auto t0 = clock.now();
   reader.arrivals["fast"] = t0 + 100ms;
   reader.arrivals["slow"] = t0 + 4s;
-  auto res = await_canaries(
-      reader, {{"fast", t0, t0 + 5s}, {"slow", t0, t0 + 5s}, {"lost", t0, t0 + 5s}}, 250ms, clock);
+  auto res =
+      await_canaries(reader, {{"fast", t0, t0 + 5s}, {"slow", t0, t0 + 5s}, {"lost", t0, t0 + 5s}},
+                     WaitPolicy{250ms}, clock);
   CHECK(res["fast"].state == Confirmation::State::found);
   CHECK(res["slow"].state == Confirmation::State::found);
   CHECK(res["lost"].state == Confirmation::State::not_found);
@@ -84,7 +85,7 @@ TEST_CASE("a transient reader failure is retried and the canary still found", "[
   auto t0 = clock.now();
   reader.arrivals["a"] = t0;
   reader.fail_scans = 3;
-  auto res = await_canaries(reader, {{"a", t0, t0 + 10s}}, 1s, clock);
+  auto res = await_canaries(reader, {{"a", t0, t0 + 10s}}, WaitPolicy{1s}, clock);
   CHECK(res["a"].state == Confirmation::State::found);
   CHECK(reader.scans == 4);
 }
@@ -95,7 +96,7 @@ TEST_CASE("a permanent reader failure ends the wait at once as reader_failed", "
   auto t0 = clock.now();
   reader.fail_scans = 100;
   reader.permanent = true;
-  auto res = await_canaries(reader, {{"a", t0, t0 + 10min}}, 1s, clock);
+  auto res = await_canaries(reader, {{"a", t0, t0 + 10min}}, WaitPolicy{1s}, clock);
   CHECK(res["a"].state == Confirmation::State::reader_failed);
   CHECK(res["a"].error == "connection lost");
   CHECK(clock.now() == t0);
@@ -106,7 +107,7 @@ TEST_CASE("a reader that fails until the deadline gives reader_failed, not lost"
   ScriptedReader reader(clock);
   auto t0 = clock.now();
   reader.fail_scans = 1000;
-  auto res = await_canaries(reader, {{"a", t0, t0 + 5s}}, 1s, clock);
+  auto res = await_canaries(reader, {{"a", t0, t0 + 5s}}, WaitPolicy{1s}, clock);
   CHECK(res["a"].state == Confirmation::State::reader_failed);
 }
 
@@ -118,4 +119,25 @@ TEST_CASE("retry delays grow with the attempt and jitter adds at most as much ag
   CHECK(retry_delay(3, 2s, 0.0) == 4s);
   CHECK(retry_delay(3, 2s, 1.0) < 8s);
   CHECK(retry_delay(3, 2s, 0.999) >= 7990ms);
+}
+
+TEST_CASE("right after acceptance the reader looks often, then falls back to the interval",
+          "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  auto t0 = clock.now();
+  reader.arrivals["a"] = t0 + 35ms;
+  WaitPolicy policy{5s, 1s, 10ms};
+  auto res = await_canaries(reader, {{"a", t0, t0 + 60s}}, policy, clock);
+  CHECK(res["a"].state == Confirmation::State::found);
+  CHECK(res["a"].delivery_seconds == Approx(0.04));
+
+  // Past the fast window, scans are poll_interval apart: a 60 s wait takes ~1 s of fast
+  // scans (100) and then one scan every 5 s (about 12).
+  FakeClock clock2;
+  ScriptedReader never(clock2);
+  auto t1 = clock2.now();
+  await_canaries(never, {{"b", t1, t1 + 60s}}, policy, clock2);
+  CHECK(never.scans >= 100);
+  CHECK(never.scans <= 115);
 }

@@ -1,6 +1,6 @@
 // Mailbox confirmation step: find signed canaries in a mailbox and remove them.
 //
-// A MailboxReader does the protocol work (IMAP now, POP3 later); await_canaries() is
+// A MailboxReader does the protocol work (IMAP, POP3); await_canaries() is
 // the protocol-free loop that waits for a set of sent canaries until each one's
 // deadline, through an injected clock.
 #pragma once
@@ -66,12 +66,22 @@ struct Confirmation {
   std::string error;  // reader_failed: what the reader said
 };
 
+/// How often to look. Right after a canary was accepted it usually lands within
+/// milliseconds, while an IMAP server may delay its IDLE push (Dovecot: ~0.5 s); during
+/// `fast_window` after each acceptance the reader looks every `fast_interval`, then it
+/// falls back to IDLE or `poll_interval`. One scan covers every pending canary, so the
+/// cost is per reader, not per canary.
+struct WaitPolicy {
+  std::chrono::milliseconds poll_interval{5000};
+  std::chrono::milliseconds fast_window{0};
+  std::chrono::milliseconds fast_interval{10};
+};
+
 /// Scans until every pending canary is found or past its deadline. A permanent reader
 /// error ends the wait at once; a transient one is retried until the deadlines.
 std::map<std::string, Confirmation> await_canaries(MailboxReader& reader,
                                                    const std::vector<PendingCanary>& pending,
-                                                   std::chrono::milliseconds poll_interval,
-                                                   Clock& clock);
+                                                   const WaitPolicy& policy, Clock& clock);
 
 /// The unfolded values of every header field `name` (case-insensitive) in a header
 /// block; bounded to `max_values` values.
