@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -99,6 +100,33 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
   std::vector<ProbeResult> results(members.size());
   std::vector<std::chrono::steady_clock::time_point> accepted_at(members.size());
 
+  // One reader per mailbox, logging in while the canaries are being sent so the login
+  // does not count into the delivery time. A failure here is retried by the first scan.
+  std::map<std::string, std::unique_ptr<probes::MailboxReader>> readers;
+  for (const auto& m : members) {
+    auto& reader = readers[m.target->mailbox];
+    if (!reader) {
+      reader =
+          probes::make_mailbox_reader(*cfg.find_mailbox(m.target->mailbox), cfg.agent.hmac_key);
+    }
+  }
+  // A refused login is final for this run: no point logging in again to hear it twice.
+  std::map<std::string, std::string> refused;
+  std::mutex refused_mutex;
+  std::vector<std::jthread> logins;
+  for (auto& [name, reader] : readers) {
+    logins.emplace_back([&, name = name, r = reader.get()] {
+      try {
+        r->prepare();
+      } catch (const probes::MailboxError& e) {
+        if (e.permanent()) {
+          std::lock_guard lock(refused_mutex);
+          refused[name] = e.what();
+        }
+      }
+    });
+  }
+
   // Send: at most `concurrency` conversations at once; a slow member delays no other.
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
@@ -115,28 +143,37 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
     }
   }
 
-  // Confirm: one reader per mailbox, waiting for all of its accepted canaries at once.
+  logins.clear();  // joins
+
+  // Confirm: each reader waits for all of its accepted canaries at once.
   std::map<std::string, std::vector<std::size_t>> by_mailbox;
   for (std::size_t i = 0; i < members.size(); ++i) {
     if (results[i].stage == Stage::done && results[i].cls == ResultClass::ok) {
       by_mailbox[members[i].target->mailbox].push_back(i);
     }
   }
-  std::vector<std::jthread> readers;
+  std::vector<std::jthread> waits;
   for (auto& [name, indexes] : by_mailbox) {
-    readers.emplace_back([&, name = name, idx = indexes] {
+    waits.emplace_back([&, name = name, idx = indexes] {
       const auto* mb = cfg.find_mailbox(name);
       std::vector<probes::PendingCanary> pending;
       for (auto i : idx) {
         pending.push_back({results[i].canary_id, accepted_at[i],
                            accepted_at[i] + members[i].target->slg.lost_after});
       }
-      auto reader = probes::make_mailbox_reader(*mb, cfg.agent.hmac_key);
+      auto& reader = readers.at(name);
       // Look every 10 ms for the first 2 s after a canary was accepted: on loopback or a
       // LAN that confirms within milliseconds of delivery, where IDLE alone may lag.
       probes::WaitPolicy policy{mb->poll_interval, std::chrono::seconds(2),
                                 std::chrono::milliseconds(10)};
-      auto confirmed = probes::await_canaries(*reader, pending, policy, clock);
+      std::map<std::string, probes::Confirmation> confirmed;
+      if (auto it = refused.find(name); it != refused.end()) {
+        for (const auto& p : pending) {
+          confirmed[p.id] = {probes::Confirmation::State::reader_failed, 0, "", it->second};
+        }
+      } else {
+        confirmed = probes::await_canaries(*reader, pending, policy, clock);
+      }
       for (auto i : idx) {
         auto& r = results[i];
         const auto& c = confirmed[r.canary_id];
@@ -165,7 +202,7 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
       }
     });
   }
-  readers.clear();  // joins
+  waits.clear();  // joins
   return results;
 }
 

@@ -9,6 +9,7 @@
 
 #include "mailcanary/probes/canary.hpp"
 #include "mailcanary/probes/mailbox.hpp"
+#include "readers.hpp"
 
 namespace mailcanary::probes {
 namespace {
@@ -59,6 +60,8 @@ class ImapReader final : public MailboxReader {
 
   std::size_t foreign_seen() const override { return foreign_; }
 
+  void prepare() override { ensure_connected(); }
+
   // With IDLE, the server pushes "* N EXISTS" when mail lands: wait on the socket for
   // that (or `max`), then leave IDLE so the next scan can run. Each wait is a fresh IDLE,
   // so it is re-issued long before any server's IDLE timeout (RFC 2177: 29 minutes).
@@ -79,7 +82,6 @@ class ImapReader final : public MailboxReader {
     if (mailimap_idle_done(imap_.get()) != MAILIMAP_NO_ERROR) {
       imap_.reset();
     }
-    ++idle_waits_;
   }
 
  private:
@@ -175,7 +177,8 @@ class ImapReader final : public MailboxReader {
         } else if (st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION && st->att_data.att_body_section &&
                    st->att_data.att_body_section->sec_body_part) {
           auto* sec = st->att_data.att_body_section;
-          headers.assign(sec->sec_body_part, std::min<std::size_t>(sec->sec_length, 64 * 1024));
+          headers.assign(sec->sec_body_part,
+                         std::min<std::size_t>(sec->sec_length, kMaxHeaderBytes));
         }
       }
       if (uid == 0) {
@@ -218,13 +221,12 @@ class ImapReader final : public MailboxReader {
   std::unique_ptr<mailimap, ImapDeleter> imap_;
   std::set<std::uint32_t> foreign_uids_;
   std::size_t foreign_ = 0;
-  std::size_t idle_waits_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<MailboxReader> make_mailbox_reader(const config::MailboxConfig& cfg,
-                                                   const std::string& hmac_key) {
+std::unique_ptr<MailboxReader> make_imap_reader(const config::MailboxConfig& cfg,
+                                                const std::string& hmac_key) {
   return std::make_unique<ImapReader>(cfg, hmac_key);
 }
 

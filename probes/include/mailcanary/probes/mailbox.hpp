@@ -42,6 +42,9 @@ class MailboxReader {
   /// to keep them) and returns them. Canaries not wanted, foreign or forged ones are
   /// left alone. Throws MailboxError.
   virtual std::vector<FoundCanary> scan(const std::set<std::string>& wanted) = 0;
+  /// Connects and logs in ahead of time, so the first scan after a send is not slowed
+  /// by the login. Throws MailboxError; a later scan retries. Default: nothing.
+  virtual void prepare() {}
   /// Waits up to `max` for the mailbox to change. The default just sleeps (polling).
   virtual void wait(Clock& clock, std::chrono::milliseconds max) { clock.sleep_for(max); }
   /// Messages carrying the canary header whose signature did not verify, seen so far.
