@@ -28,6 +28,18 @@ std::string to_json(const ProbeResult& r, bool transcript) {
   j["queue_id"] =
       r.queue_id.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.queue_id);
   j["detail"] = r.detail;
+  j["received_by"] = r.received_by.empty() ? nlohmann::ordered_json(nullptr)
+                                           : nlohmann::ordered_json(r.received_by);
+  j["authentication_results"] = r.authentication_results.empty()
+                                    ? nlohmann::ordered_json(nullptr)
+                                    : nlohmann::ordered_json(r.authentication_results);
+  auto& hops = j["hops"] = nlohmann::ordered_json::array();
+  for (const auto& hop : r.hops) {
+    hops.push_back({{"from", hop.from},
+                    {"by", hop.by},
+                    {"seconds", hop.seconds ? nlohmann::ordered_json(*hop.seconds)
+                                            : nlohmann::ordered_json(nullptr)}});
+  }
   auto& stages = j["stage_seconds"] = nlohmann::ordered_json::object();
   for (const auto& st : r.stage_times) {
     std::string name(probes::to_string(st.stage));

@@ -169,7 +169,10 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
       std::map<std::string, probes::Confirmation> confirmed;
       if (auto it = refused.find(name); it != refused.end()) {
         for (const auto& p : pending) {
-          confirmed[p.id] = {probes::Confirmation::State::reader_failed, 0, "", it->second};
+          probes::Confirmation failed;
+          failed.state = probes::Confirmation::State::reader_failed;
+          failed.error = it->second;
+          confirmed[p.id] = failed;
         }
       } else {
         confirmed = probes::await_canaries(*reader, pending, policy, clock);
@@ -182,6 +185,12 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
           case probes::Confirmation::State::found:
             arrival = probes::Arrival::found;
             r.delivery_seconds = c.delivery_seconds;
+            {
+              auto evidence = probes::parse_evidence(c.headers);
+              r.received_by = std::move(evidence.received_by);
+              r.authentication_results = std::move(evidence.authentication_results);
+              r.hops = std::move(evidence.hops);
+            }
             break;
           case probes::Confirmation::State::not_found:
             r.detail = "accepted (" + r.detail + ") but not found in mailbox " + name + " within " +

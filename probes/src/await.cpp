@@ -34,6 +34,7 @@ std::map<std::string, Confirmation> await_canaries(MailboxReader& reader,
         auto& c = out[f.id];
         c.state = Confirmation::State::found;
         c.folder = f.folder;
+        c.headers = f.headers;
         c.delivery_seconds =
             std::max(0.0, std::chrono::duration<double>(now - it->second->accepted_at).count());
         open.erase(it);

@@ -38,8 +38,9 @@ class ImapReader final : public MailboxReader {
       return found;
     }
     std::vector<std::uint32_t> to_delete;
-    for (const auto& [uid, value] : fetch_canary_headers(uids)) {
-      auto id = verify_canary_token(value, key_);
+    for (const auto& [uid, headers] : fetch_canary_headers(uids)) {
+      auto values = header_values(headers, kCanaryHeader, 1);
+      auto id = values.empty() ? std::nullopt : verify_canary_token(values.front(), key_);
       if (!id) {
         if (foreign_uids_.insert(uid).second) {
           ++foreign_;
@@ -49,7 +50,7 @@ class ImapReader final : public MailboxReader {
       if (wanted.count(*id) == 0) {
         continue;  // someone else's (another agent, an earlier run): not ours to touch
       }
-      found.push_back({*id, cfg_.folder});
+      found.push_back({*id, cfg_.folder, headers});
       to_delete.push_back(uid);
     }
     if (cfg_.delete_found && !to_delete.empty()) {
@@ -148,7 +149,11 @@ class ImapReader final : public MailboxReader {
       mailimap_set_add_single(set, uid);
     }
     clist* names = clist_new();
-    clist_append(names, dup(kCanaryHeader));
+    for (std::string_view field :
+         {kCanaryHeader, std::string_view("Received"), std::string_view("Authentication-Results"),
+          std::string_view("Date")}) {
+      clist_append(names, dup(field));
+    }
     mailimap_section* section = mailimap_section_new_header_fields(mailimap_header_list_new(names));
     mailimap_fetch_type* type = mailimap_fetch_type_new_fetch_att_list_empty();
     mailimap_fetch_type_new_fetch_att_list_add(type, mailimap_fetch_att_new_uid());
@@ -184,8 +189,7 @@ class ImapReader final : public MailboxReader {
       if (uid == 0) {
         continue;
       }
-      auto values = header_values(headers, kCanaryHeader, 1);
-      out.emplace_back(uid, values.empty() ? std::string() : values.front());
+      out.emplace_back(uid, std::move(headers));
     }
     mailimap_fetch_list_free(result);
     return out;

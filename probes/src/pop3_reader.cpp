@@ -45,7 +45,7 @@ class Pop3Reader final : public MailboxReader {
     if (rc != MAILPOP3_NO_ERROR || !list) {
       fail(pop.get(), "LIST failed", rc, false);
     }
-    std::map<std::string, std::string> seen_now;  // uidl -> canary id ("" if none)
+    std::map<std::string, Identified> seen_now;  // by uidl
     std::vector<FoundCanary> found;
     for (unsigned i = 0; i < carray_count(list); ++i) {
       auto* info = static_cast<mailpop3_msg_info*>(carray_get(list, i));
@@ -53,13 +53,14 @@ class Pop3Reader final : public MailboxReader {
         continue;
       }
       std::string uidl = info->msg_uidl ? info->msg_uidl : "#" + std::to_string(info->msg_index);
-      std::string id;
+      Identified msg;
       if (auto known = ids_by_uidl_.find(uidl); known != ids_by_uidl_.end()) {
-        id = known->second;
+        msg = known->second;
       } else {
-        id = identify(pop.get(), info->msg_index);
+        msg = identify(pop.get(), info->msg_index);
       }
-      seen_now[uidl] = id;
+      seen_now[uidl] = msg;
+      const std::string& id = msg.id;
       if (!id.empty() && wanted.count(id)) {
         if (cfg_.delete_found) {
           rc = mailpop3_dele(pop.get(), info->msg_index);
@@ -67,7 +68,7 @@ class Pop3Reader final : public MailboxReader {
             fail(pop.get(), "DELE failed", rc, false);
           }
         }
-        found.push_back({id, "INBOX"});
+        found.push_back({id, "INBOX", msg.headers});
       }
     }
     rc = mailpop3_quit(pop.get());  // commits the deletions
@@ -91,9 +92,14 @@ class Pop3Reader final : public MailboxReader {
     throw MailboxError(msg, permanent);
   }
 
+  struct Identified {
+    std::string id;  // "" if not one of ours
+    std::string headers;
+  };
+
   // The canary id of message `index` from its header (TOP n 0), or "" if it is not one
   // of ours (no header, or a signature that does not verify).
-  std::string identify(mailpop3* pop, unsigned index) {
+  Identified identify(mailpop3* pop, unsigned index) {
     char* text = nullptr;
     size_t len = 0;
     int rc = mailpop3_top(pop, index, 0, &text, &len);
@@ -111,12 +117,12 @@ class Pop3Reader final : public MailboxReader {
       ++foreign_;
       return {};
     }
-    return *id;
+    return {*id, std::move(headers)};
   }
 
   config::MailboxConfig cfg_;
   std::string key_;
-  std::map<std::string, std::string> ids_by_uidl_;
+  std::map<std::string, Identified> ids_by_uidl_;
   std::size_t foreign_ = 0;
 };
 

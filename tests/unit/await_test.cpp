@@ -27,7 +27,7 @@ class ScriptedReader final : public MailboxReader {
     std::vector<FoundCanary> out;
     for (auto it = arrivals.begin(); it != arrivals.end();) {
       if (wanted.count(it->first) && it->second <= clock_.now()) {
-        out.push_back({it->first, "INBOX"});
+        out.push_back({it->first, "INBOX", "Date: Sun, 29 Nov 2026 02:25:16 +0000\r\n"});
         it = arrivals.erase(it);  // deleted once found
       } else {
         ++it;

@@ -8,6 +8,7 @@
 
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/clock.hpp"
+#include "mailcanary/probes/evidence.hpp"
 #include "mailcanary/probes/result.hpp"
 #include "mailcanary/probes/smtp_session.hpp"
 
@@ -38,6 +39,10 @@ struct ProbeResult {
   std::string canary_id;
   std::string detail;
   std::string queue_id;
+  // Evidence from the delivered canary's headers (see probes/evidence.hpp).
+  std::string received_by;
+  std::string authentication_results;
+  std::vector<probes::Hop> hops;
   std::vector<std::string> transcript;
   std::vector<probes::SmtpSession::StageTime> stage_times;
 };

@@ -33,6 +33,7 @@ class MailboxError : public std::runtime_error {
 struct FoundCanary {
   std::string id;
   std::string folder;
+  std::string headers;  // the header fields evidence is taken from (bounded)
 };
 
 class MailboxReader {
@@ -66,7 +67,8 @@ struct Confirmation {
   State state = State::not_found;
   double delivery_seconds = 0;  // found: from accepted_at to the scan that saw it
   std::string folder;
-  std::string error;  // reader_failed: what the reader said
+  std::string error;    // reader_failed: what the reader said
+  std::string headers;  // found: see FoundCanary
 };
 
 /// How often to look. Right after a canary was accepted it usually lands within
