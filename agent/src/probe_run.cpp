@@ -6,7 +6,6 @@
 #include <atomic>
 #include <cstdio>
 #include <map>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -95,33 +94,128 @@ ProbeResult send_one(const config::Config& cfg, const MemberRef& m, probes::Cloc
 
 }  // namespace
 
+namespace {
+
+// The canaries that share a mailbox (and a bounce mailbox) are awaited together by one
+// reader: one login, one scan for all of them.
+struct MailboxGroup {
+  const config::MailboxConfig* mailbox = nullptr;
+  std::unique_ptr<probes::MailboxReader> reader;
+  std::unique_ptr<probes::MailboxReader> bounces;  // null: no bounce_mailbox
+  std::string refused;  // a login refused before sending: final for this run
+  std::vector<std::size_t> members;
+};
+
+using GroupKey = std::pair<std::string, std::string>;  // mailbox, bounce mailbox
+
+std::map<GroupKey, MailboxGroup> make_groups(const config::Config& cfg,
+                                             const std::vector<MemberRef>& members) {
+  std::map<GroupKey, MailboxGroup> groups;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const auto& t = *members[i].target;
+    auto& g = groups[{t.mailbox, t.bounce_mailbox}];
+    if (!g.reader) {
+      g.mailbox = cfg.find_mailbox(t.mailbox);
+      g.reader = probes::make_mailbox_reader(*g.mailbox, cfg.agent.hmac_key);
+      if (!t.bounce_mailbox.empty()) {
+        g.bounces =
+            probes::make_mailbox_reader(*cfg.find_mailbox(t.bounce_mailbox), cfg.agent.hmac_key);
+      }
+    }
+    g.members.push_back(i);
+  }
+  return groups;
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + "s";
+}
+
+// Turns what the mailbox side learnt into the result's final class and evidence.
+void apply_confirmation(ProbeResult& r, const config::TargetConfig& t,
+                        const probes::Confirmation& c) {
+  probes::Arrival arrival = probes::Arrival::not_found;
+  switch (c.state) {
+    case probes::Confirmation::State::found: {
+      arrival = probes::Arrival::found;
+      r.delivery_seconds = c.delivery_seconds;
+      auto evidence = probes::parse_evidence(c.headers);
+      r.received_by = std::move(evidence.received_by);
+      r.authentication_results = std::move(evidence.authentication_results);
+      r.hops = std::move(evidence.hops);
+      break;
+    }
+    case probes::Confirmation::State::not_found:
+      r.detail = "accepted (" + r.detail + ") but not found in mailbox " + t.mailbox + " within " +
+                 seconds_text(t.slg.lost_after);
+      break;
+    case probes::Confirmation::State::bounced:
+      arrival = probes::Arrival::bounced;
+      r.detail = "accepted (" + r.detail + "), then bounced: " + c.error;
+      break;
+    case probes::Confirmation::State::reader_failed:
+      arrival = probes::Arrival::reader_failed;
+      r.detail = c.error;
+      break;
+  }
+  auto d = probes::classify_delivery(arrival, c.delivery_seconds, t.slg.latency_slo);
+  r.cls = d.cls;
+  r.stage = d.stage;
+}
+
+void await_group(MailboxGroup& g, std::vector<ProbeResult>& results,
+                 const std::vector<MemberRef>& members,
+                 const std::vector<std::chrono::steady_clock::time_point>& accepted_at,
+                 probes::Clock& clock) {
+  std::vector<probes::PendingCanary> pending;
+  std::vector<std::size_t> accepted;
+  for (auto i : g.members) {
+    if (results[i].stage == Stage::done && results[i].cls == ResultClass::ok) {
+      pending.push_back({results[i].canary_id, accepted_at[i],
+                         accepted_at[i] + members[i].target->slg.lost_after});
+      accepted.push_back(i);
+    }
+  }
+  if (pending.empty()) {
+    return;
+  }
+  std::map<std::string, probes::Confirmation> confirmed;
+  if (!g.refused.empty()) {
+    for (const auto& p : pending) {
+      auto& c = confirmed[p.id];
+      c.state = probes::Confirmation::State::reader_failed;
+      c.error = g.refused;
+    }
+  } else {
+    // Look every 10 ms for the first 2 s after a canary was accepted: on loopback or a
+    // LAN that confirms within milliseconds of delivery, where IDLE alone may lag.
+    probes::WaitPolicy policy{g.mailbox->poll_interval, std::chrono::seconds(2),
+                              std::chrono::milliseconds(10)};
+    confirmed = probes::await_canaries(*g.reader, g.bounces.get(), pending, policy, clock);
+  }
+  for (auto i : accepted) {
+    apply_confirmation(results[i], *members[i].target, confirmed[results[i].canary_id]);
+  }
+}
+
+}  // namespace
+
 std::vector<ProbeResult> run_probes(const config::Config& cfg,
                                     const std::vector<MemberRef>& members, probes::Clock& clock) {
   std::vector<ProbeResult> results(members.size());
   std::vector<std::chrono::steady_clock::time_point> accepted_at(members.size());
+  auto groups = make_groups(cfg, members);
 
-  // One reader per mailbox, logging in while the canaries are being sent so the login
-  // does not count into the delivery time. A failure here is retried by the first scan.
-  std::map<std::string, std::unique_ptr<probes::MailboxReader>> readers;
-  for (const auto& m : members) {
-    auto& reader = readers[m.target->mailbox];
-    if (!reader) {
-      reader =
-          probes::make_mailbox_reader(*cfg.find_mailbox(m.target->mailbox), cfg.agent.hmac_key);
-    }
-  }
-  // A refused login is final for this run: no point logging in again to hear it twice.
-  std::map<std::string, std::string> refused;
-  std::mutex refused_mutex;
+  // Readers log in while the canaries are being sent, so the login does not count into
+  // the delivery time. A transient failure here is retried by the first scan.
   std::vector<std::jthread> logins;
-  for (auto& [name, reader] : readers) {
-    logins.emplace_back([&, name = name, r = reader.get()] {
+  for (auto& [key, group] : groups) {
+    logins.emplace_back([g = &group] {
       try {
-        r->prepare();
+        g->reader->prepare();
       } catch (const probes::MailboxError& e) {
         if (e.permanent()) {
-          std::lock_guard lock(refused_mutex);
-          refused[name] = e.what();
+          g->refused = e.what();
         }
       }
     });
@@ -142,76 +236,16 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
       pool.emplace_back(worker);
     }
   }
-
   logins.clear();  // joins
 
-  // Confirm: each reader waits for all of its accepted canaries at once.
-  std::map<std::string, std::vector<std::size_t>> by_mailbox;
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    if (results[i].stage == Stage::done && results[i].cls == ResultClass::ok) {
-      by_mailbox[members[i].target->mailbox].push_back(i);
+  // Confirm: each group waits for all of its accepted canaries at once.
+  {
+    std::vector<std::jthread> waits;
+    for (auto& [key, group] : groups) {
+      waits.emplace_back(
+          [&, g = &group] { await_group(*g, results, members, accepted_at, clock); });
     }
   }
-  std::vector<std::jthread> waits;
-  for (auto& [name, indexes] : by_mailbox) {
-    waits.emplace_back([&, name = name, idx = indexes] {
-      const auto* mb = cfg.find_mailbox(name);
-      std::vector<probes::PendingCanary> pending;
-      for (auto i : idx) {
-        pending.push_back({results[i].canary_id, accepted_at[i],
-                           accepted_at[i] + members[i].target->slg.lost_after});
-      }
-      auto& reader = readers.at(name);
-      // Look every 10 ms for the first 2 s after a canary was accepted: on loopback or a
-      // LAN that confirms within milliseconds of delivery, where IDLE alone may lag.
-      probes::WaitPolicy policy{mb->poll_interval, std::chrono::seconds(2),
-                                std::chrono::milliseconds(10)};
-      std::map<std::string, probes::Confirmation> confirmed;
-      if (auto it = refused.find(name); it != refused.end()) {
-        for (const auto& p : pending) {
-          probes::Confirmation failed;
-          failed.state = probes::Confirmation::State::reader_failed;
-          failed.error = it->second;
-          confirmed[p.id] = failed;
-        }
-      } else {
-        confirmed = probes::await_canaries(*reader, pending, policy, clock);
-      }
-      for (auto i : idx) {
-        auto& r = results[i];
-        const auto& c = confirmed[r.canary_id];
-        probes::Arrival arrival = probes::Arrival::not_found;
-        switch (c.state) {
-          case probes::Confirmation::State::found:
-            arrival = probes::Arrival::found;
-            r.delivery_seconds = c.delivery_seconds;
-            {
-              auto evidence = probes::parse_evidence(c.headers);
-              r.received_by = std::move(evidence.received_by);
-              r.authentication_results = std::move(evidence.authentication_results);
-              r.hops = std::move(evidence.hops);
-            }
-            break;
-          case probes::Confirmation::State::not_found:
-            r.detail = "accepted (" + r.detail + ") but not found in mailbox " + name + " within " +
-                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                          members[i].target->slg.lost_after)
-                                          .count()) +
-                       "s";
-            break;
-          case probes::Confirmation::State::reader_failed:
-            arrival = probes::Arrival::reader_failed;
-            r.detail = c.error;
-            break;
-        }
-        auto d = probes::classify_delivery(arrival, c.delivery_seconds,
-                                           members[i].target->slg.latency_slo);
-        r.cls = d.cls;
-        r.stage = d.stage;
-      }
-    });
-  }
-  waits.clear();  // joins
   return results;
 }
 

@@ -74,6 +74,7 @@ TargetConfig read_target(TableReader& r, const Config& defaults, const LoadConte
   const bool has_rcpt = r.read("rcpt", t.rcpt);
   r.require("mailbox");
   const bool has_mailbox = r.read("mailbox", t.mailbox);
+  const bool has_bounce_mailbox = r.read("bounce_mailbox", t.bounce_mailbox);
   Duration interval{};
   if (r.read("interval", interval, DurationRule::positive)) {
     t.interval = interval;
@@ -116,10 +117,15 @@ TargetConfig read_target(TableReader& r, const Config& defaults, const LoadConte
     check_slg(*slg, t.slg);
   }
 
-  SourceMap::Target source{{t.name, r.where("name"), r.key_path("name")},
-                           {t.mailbox, r.where("mailbox"), r.key_path("mailbox")}};
+  SourceMap::Target source{
+      {t.name, r.where("name"), r.key_path("name")},
+      {t.mailbox, r.where("mailbox"), r.key_path("mailbox")},
+      {t.bounce_mailbox, r.where("bounce_mailbox"), r.key_path("bounce_mailbox")}};
   if (!has_mailbox) {
     source.mailbox.value.clear();
+  }
+  if (!has_bounce_mailbox) {
+    source.bounce_mailbox.value.clear();
   }
   ctx.sources.targets.push_back(std::move(source));
   return t;

@@ -16,7 +16,8 @@ namespace mailcanary::config::detail {
 struct SourceMap {
   struct Target {
     StringItem name;     // value empty when missing or invalid
-    StringItem mailbox;  // value empty when missing or invalid
+    StringItem mailbox;         // value empty when missing or invalid
+    StringItem bounce_mailbox;  // value empty when not set
   };
   std::vector<StringItem> mailbox_names;                     // one per [[mailbox]]
   std::vector<Target> targets;                               // one per [[target]]

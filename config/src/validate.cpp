@@ -51,6 +51,7 @@ void validate(const Config& config, const SourceMap& sources, Diagnostics& diag)
   }
   for (const auto& target : sources.targets) {
     check_reference(target.mailbox, mailbox_names, "[[mailbox]]", diag);
+    check_reference(target.bounce_mailbox, mailbox_names, "[[mailbox]]", diag);
   }
 
   for (std::size_t i = 0; i < config.targets.size(); ++i) {

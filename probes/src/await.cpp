@@ -4,7 +4,7 @@
 
 namespace mailcanary::probes {
 
-std::map<std::string, Confirmation> await_canaries(MailboxReader& reader,
+std::map<std::string, Confirmation> await_canaries(MailboxReader& reader, MailboxReader* bounces,
                                                    const std::vector<PendingCanary>& pending,
                                                    const WaitPolicy& policy, Clock& clock) {
   std::map<std::string, Confirmation> out;
@@ -44,6 +44,22 @@ std::map<std::string, Confirmation> await_canaries(MailboxReader& reader,
       last_scan_failed = true;
       if (e.permanent()) {
         break;
+      }
+    }
+    if (bounces && !open.empty()) {
+      std::set<std::string> still_open;
+      for (const auto& [id, p] : open) {
+        still_open.insert(id);
+      }
+      try {
+        for (const auto& b : bounces->scan_bounces(still_open)) {
+          if (open.erase(b.id) > 0) {
+            out[b.id].state = Confirmation::State::bounced;
+            out[b.id].error = b.summary;
+          }
+        }
+      } catch (const MailboxError&) {
+        // Bounces go unseen for now; the canary is still decided by the main mailbox.
       }
     }
     // Past its deadline, a canary is decided: lost if the reader was working, or a

@@ -124,6 +124,8 @@ DeliveryVerdict classify_delivery(Arrival arrival, double delivery_seconds,
       return {ResultClass::junked, Stage::done};
     case Arrival::not_found:
       return {ResultClass::lost, Stage::mailbox};
+    case Arrival::bounced:
+      return {ResultClass::bounced, Stage::mailbox};
     case Arrival::reader_failed:
       return {ResultClass::mailbox_error, Stage::mailbox};
   }

@@ -7,7 +7,11 @@
 #include <cstring>
 #include <memory>
 
+#include <map>
+#include <optional>
+
 #include "mailcanary/probes/canary.hpp"
+#include "mailcanary/probes/dsn.hpp"
 #include "mailcanary/probes/mailbox.hpp"
 #include "readers.hpp"
 
@@ -60,6 +64,33 @@ class ImapReader final : public MailboxReader {
   }
 
   std::size_t foreign_seen() const override { return foreign_; }
+
+  std::vector<FoundBounce> scan_bounces(const std::set<std::string>& wanted) override {
+    ensure_connected();
+    // A DSN carries the returned canary header in its body; canaries themselves carry
+    // it only in their header, so a BODY search finds just the reports.
+    mailimap_search_key* key = mailimap_search_key_new_body(dup(kCanaryHeader));
+    std::vector<std::uint32_t> uids = search(key);
+    std::vector<FoundBounce> found;
+    std::vector<std::uint32_t> to_delete;
+    for (auto uid : uids) {
+      auto known = dsn_by_uid_.find(uid);
+      if (known == dsn_by_uid_.end()) {
+        known = dsn_by_uid_.emplace(uid, parse_dsn(fetch_message_start(uid), key_)).first;
+      }
+      if (known->second && wanted.count(known->second->canary_id)) {
+        found.push_back({known->second->canary_id, known->second->summary()});
+        to_delete.push_back(uid);
+      }
+    }
+    if (cfg_.delete_found && !to_delete.empty()) {
+      remove(to_delete);
+      for (auto uid : to_delete) {
+        dsn_by_uid_.erase(uid);
+      }
+    }
+    return found;
+  }
 
   void prepare() override { ensure_connected(); }
 
@@ -127,7 +158,11 @@ class ImapReader final : public MailboxReader {
 
   std::vector<std::uint32_t> search_canaries() {
     // HEADER with an empty string matches every message that has the field.
-    mailimap_search_key* key = mailimap_search_key_new_header(dup(kCanaryHeader), dup(""));
+    return search(mailimap_search_key_new_header(dup(kCanaryHeader), dup("")));
+  }
+
+  // Runs UID SEARCH with `key` (taking ownership of it).
+  std::vector<std::uint32_t> search(mailimap_search_key* key) {
     clist* result = nullptr;
     int rc = mailimap_uid_search(imap_.get(), nullptr, key, &result);
     mailimap_search_key_free(key);
@@ -195,6 +230,38 @@ class ImapReader final : public MailboxReader {
     return out;
   }
 
+  // The first kMaxHeaderBytes of a whole message (BODY.PEEK[]<0.N>).
+  std::string fetch_message_start(std::uint32_t uid) {
+    mailimap_set* set = mailimap_set_new_single(uid);
+    mailimap_fetch_type* type = mailimap_fetch_type_new_fetch_att_list_empty();
+    mailimap_fetch_type_new_fetch_att_list_add(
+        type, mailimap_fetch_att_new_body_peek_section_partial(mailimap_section_new(nullptr), 0,
+                                                               kMaxHeaderBytes));
+    clist* result = nullptr;
+    int rc = mailimap_uid_fetch(imap_.get(), set, type, &result);
+    mailimap_fetch_type_free(type);
+    mailimap_set_free(set);
+    if (rc != MAILIMAP_NO_ERROR) {
+      fail("UID FETCH failed", rc, false);
+    }
+    std::string text;
+    for (clistiter* it = clist_begin(result); it; it = clist_next(it)) {
+      auto* msg = static_cast<mailimap_msg_att*>(clist_content(it));
+      for (clistiter* a = clist_begin(msg->att_list); a; a = clist_next(a)) {
+        auto* item = static_cast<mailimap_msg_att_item*>(clist_content(a));
+        if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC && item->att_data.att_static &&
+            item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_BODY_SECTION &&
+            item->att_data.att_static->att_data.att_body_section &&
+            item->att_data.att_static->att_data.att_body_section->sec_body_part) {
+          auto* sec = item->att_data.att_static->att_data.att_body_section;
+          text.assign(sec->sec_body_part, std::min<std::size_t>(sec->sec_length, kMaxHeaderBytes));
+        }
+      }
+    }
+    mailimap_fetch_list_free(result);
+    return text;
+  }
+
   void remove(const std::vector<std::uint32_t>& uids) {
     mailimap_set* set = mailimap_set_new_empty();
     for (auto uid : uids) {
@@ -224,6 +291,7 @@ class ImapReader final : public MailboxReader {
   std::string key_;
   std::unique_ptr<mailimap, ImapDeleter> imap_;
   std::set<std::uint32_t> foreign_uids_;
+  std::map<std::uint32_t, std::optional<Dsn>> dsn_by_uid_;  // reports already read
   std::size_t foreign_ = 0;
 };
 

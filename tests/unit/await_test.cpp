@@ -48,7 +48,7 @@ TEST_CASE("a canary that arrives is found with its delivery time", "[await]") {
   ScriptedReader reader(clock);
   auto t0 = clock.now();
   reader.arrivals["a"] = t0 + 1200ms;
-  auto res = await_canaries(reader, {{"a", t0, t0 + 10s}}, WaitPolicy{500ms}, clock);
+  auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 10s}}, WaitPolicy{500ms}, clock);
   CHECK(res["a"].state == Confirmation::State::found);
   // Polling every 500 ms sees it at the first scan after it landed.
   CHECK(res["a"].delivery_seconds == Approx(1.5));
@@ -58,7 +58,7 @@ TEST_CASE("a canary that never arrives is not found at its deadline, no later", 
   FakeClock clock;
   ScriptedReader reader(clock);
   auto t0 = clock.now();
-  auto res = await_canaries(reader, {{"gone", t0, t0 + 10s}}, WaitPolicy{1s}, clock);
+  auto res = await_canaries(reader, nullptr, {{"gone", t0, t0 + 10s}}, WaitPolicy{1s}, clock);
   CHECK(res["gone"].state == Confirmation::State::not_found);
   CHECK(clock.now() - t0 >= 10s);
   CHECK(clock.now() - t0 < 11s);
@@ -70,9 +70,9 @@ TEST_CASE("several canaries are awaited together, each to its own deadline", "[a
   auto t0 = clock.now();
   reader.arrivals["fast"] = t0 + 100ms;
   reader.arrivals["slow"] = t0 + 4s;
-  auto res =
-      await_canaries(reader, {{"fast", t0, t0 + 5s}, {"slow", t0, t0 + 5s}, {"lost", t0, t0 + 5s}},
-                     WaitPolicy{250ms}, clock);
+  auto res = await_canaries(reader, nullptr,
+                            {{"fast", t0, t0 + 5s}, {"slow", t0, t0 + 5s}, {"lost", t0, t0 + 5s}},
+                            WaitPolicy{250ms}, clock);
   CHECK(res["fast"].state == Confirmation::State::found);
   CHECK(res["slow"].state == Confirmation::State::found);
   CHECK(res["lost"].state == Confirmation::State::not_found);
@@ -85,7 +85,7 @@ TEST_CASE("a transient reader failure is retried and the canary still found", "[
   auto t0 = clock.now();
   reader.arrivals["a"] = t0;
   reader.fail_scans = 3;
-  auto res = await_canaries(reader, {{"a", t0, t0 + 10s}}, WaitPolicy{1s}, clock);
+  auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 10s}}, WaitPolicy{1s}, clock);
   CHECK(res["a"].state == Confirmation::State::found);
   CHECK(reader.scans == 4);
 }
@@ -96,7 +96,7 @@ TEST_CASE("a permanent reader failure ends the wait at once as reader_failed", "
   auto t0 = clock.now();
   reader.fail_scans = 100;
   reader.permanent = true;
-  auto res = await_canaries(reader, {{"a", t0, t0 + 10min}}, WaitPolicy{1s}, clock);
+  auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 10min}}, WaitPolicy{1s}, clock);
   CHECK(res["a"].state == Confirmation::State::reader_failed);
   CHECK(res["a"].error == "connection lost");
   CHECK(clock.now() == t0);
@@ -107,7 +107,7 @@ TEST_CASE("a reader that fails until the deadline gives reader_failed, not lost"
   ScriptedReader reader(clock);
   auto t0 = clock.now();
   reader.fail_scans = 1000;
-  auto res = await_canaries(reader, {{"a", t0, t0 + 5s}}, WaitPolicy{1s}, clock);
+  auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 5s}}, WaitPolicy{1s}, clock);
   CHECK(res["a"].state == Confirmation::State::reader_failed);
 }
 
@@ -128,7 +128,7 @@ TEST_CASE("right after acceptance the reader looks often, then falls back to the
   auto t0 = clock.now();
   reader.arrivals["a"] = t0 + 35ms;
   WaitPolicy policy{5s, 1s, 10ms};
-  auto res = await_canaries(reader, {{"a", t0, t0 + 60s}}, policy, clock);
+  auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 60s}}, policy, clock);
   CHECK(res["a"].state == Confirmation::State::found);
   CHECK(res["a"].delivery_seconds == Approx(0.04));
 
@@ -137,7 +137,54 @@ TEST_CASE("right after acceptance the reader looks often, then falls back to the
   FakeClock clock2;
   ScriptedReader never(clock2);
   auto t1 = clock2.now();
-  await_canaries(never, {{"b", t1, t1 + 60s}}, policy, clock2);
+  await_canaries(never, nullptr, {{"b", t1, t1 + 60s}}, policy, clock2);
   CHECK(never.scans >= 100);
   CHECK(never.scans <= 115);
+}
+
+namespace {
+
+class BounceReader final : public MailboxReader {
+ public:
+  std::set<std::string> bounced;
+  bool fail = false;
+  std::vector<FoundCanary> scan(const std::set<std::string>&) override { return {}; }
+  std::vector<FoundBounce> scan_bounces(const std::set<std::string>& wanted) override {
+    if (fail) {
+      throw MailboxError("bounce mailbox down", false);
+    }
+    std::vector<FoundBounce> out;
+    for (const auto& id : bounced) {
+      if (wanted.count(id)) {
+        out.push_back({id, "5.1.1 failed: unknown user"});
+      }
+    }
+    return out;
+  }
+  std::size_t foreign_seen() const override { return 0; }
+};
+
+}  // namespace
+
+TEST_CASE("a bounce decides a canary at once, before its deadline", "[await]") {
+  FakeClock clock;
+  ScriptedReader inbox(clock);
+  BounceReader bounces;
+  bounces.bounced.insert("b");
+  auto t0 = clock.now();
+  auto res = await_canaries(inbox, &bounces, {{"b", t0, t0 + 10min}}, WaitPolicy{1s}, clock);
+  CHECK(res["b"].state == Confirmation::State::bounced);
+  CHECK(res["b"].error == "5.1.1 failed: unknown user");
+  CHECK(clock.now() - t0 < 2s);
+}
+
+TEST_CASE("a failing bounce mailbox never fails a canary", "[await]") {
+  FakeClock clock;
+  ScriptedReader inbox(clock);
+  BounceReader bounces;
+  bounces.fail = true;
+  auto t0 = clock.now();
+  inbox.arrivals["a"] = t0 + 2s;
+  auto res = await_canaries(inbox, &bounces, {{"a", t0, t0 + 10s}}, WaitPolicy{1s}, clock);
+  CHECK(res["a"].state == Confirmation::State::found);
 }

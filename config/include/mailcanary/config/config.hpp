@@ -129,6 +129,9 @@ struct TargetConfig {
   std::string host;  // EHLO target naming / TLS SNI / verification; empty: the address
   std::string rcpt;
   std::string mailbox;               // name of a [[mailbox]]
+  /// Name of the [[mailbox]] receiving the envelope sender's mail, where delivery status
+  /// notifications (bounces) for canaries arrive; empty: bounces are not looked for.
+  std::string bounce_mailbox;
   std::optional<Duration> interval;  // empty: [agent] interval
   SmtpConfig smtp;                   // [smtp] defaults with the target's own keys overlaid
   SlgConfig slg;                     // [slg] defaults with [target.slg] overlaid

@@ -48,7 +48,7 @@ bool is_retryable(ResultClass c);
 namespace mailcanary::probes {
 
 /// What the mailbox side learnt about an accepted canary.
-enum class Arrival { found, found_in_junk, not_found, reader_failed };
+enum class Arrival { found, found_in_junk, not_found, bounced, reader_failed };
 
 struct DeliveryVerdict {
   ResultClass cls = ResultClass::ok;

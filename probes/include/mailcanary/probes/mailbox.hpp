@@ -36,6 +36,11 @@ struct FoundCanary {
   std::string headers;  // the header fields evidence is taken from (bounded)
 };
 
+struct FoundBounce {
+  std::string id;
+  std::string summary;  // "5.1.1 failed: <Diagnostic-Code>"
+};
+
 class MailboxReader {
  public:
   virtual ~MailboxReader() = default;
@@ -43,6 +48,12 @@ class MailboxReader {
   /// to keep them) and returns them. Canaries not wanted, foreign or forged ones are
   /// left alone. Throws MailboxError.
   virtual std::vector<FoundCanary> scan(const std::set<std::string>& wanted) = 0;
+  /// Looks once for delivery status notifications reporting a final failure of a
+  /// canary in `wanted` (this reader then reads the envelope sender's mailbox); removes
+  /// those found (unless configured to keep them). Throws MailboxError. Default: none.
+  virtual std::vector<FoundBounce> scan_bounces(const std::set<std::string>& /*wanted*/) {
+    return {};
+  }
   /// Connects and logs in ahead of time, so the first scan after a send is not slowed
   /// by the login. Throws MailboxError; a later scan retries. Default: nothing.
   virtual void prepare() {}
@@ -63,11 +74,11 @@ struct PendingCanary {
 };
 
 struct Confirmation {
-  enum class State { found, not_found, reader_failed };
+  enum class State { found, not_found, bounced, reader_failed };
   State state = State::not_found;
   double delivery_seconds = 0;  // found: from accepted_at to the scan that saw it
   std::string folder;
-  std::string error;    // reader_failed: what the reader said
+  std::string error;    // reader_failed: what the reader said; bounced: the DSN summary
   std::string headers;  // found: see FoundCanary
 };
 
@@ -82,9 +93,11 @@ struct WaitPolicy {
   std::chrono::milliseconds fast_interval{10};
 };
 
-/// Scans until every pending canary is found or past its deadline. A permanent reader
-/// error ends the wait at once; a transient one is retried until the deadlines.
-std::map<std::string, Confirmation> await_canaries(MailboxReader& reader,
+/// Scans until every pending canary is found, bounced (when `bounces` reads the
+/// envelope sender's mailbox) or past its deadline. A permanent reader error ends the
+/// wait at once; a transient one is retried until the deadlines. A failing bounce
+/// reader only means bounces go unseen: it never fails a canary.
+std::map<std::string, Confirmation> await_canaries(MailboxReader& reader, MailboxReader* bounces,
                                                    const std::vector<PendingCanary>& pending,
                                                    const WaitPolicy& policy, Clock& clock);
 
