@@ -133,12 +133,16 @@ std::string seconds_text(std::chrono::milliseconds d) {
 
 // Turns what the mailbox side learnt into the result's final class and evidence.
 void apply_confirmation(ProbeResult& r, const config::TargetConfig& t,
-                        const probes::Confirmation& c) {
+                        const std::string& mailbox_folder, const probes::Confirmation& c) {
   probes::Arrival arrival = probes::Arrival::not_found;
   switch (c.state) {
     case probes::Confirmation::State::found: {
-      arrival = probes::Arrival::found;
+      arrival =
+          c.folder == mailbox_folder ? probes::Arrival::found : probes::Arrival::found_in_junk;
       r.delivery_seconds = c.delivery_seconds;
+      if (arrival == probes::Arrival::found_in_junk) {
+        r.detail = "delivered to junk folder " + c.folder;
+      }
       auto evidence = probes::parse_evidence(c.headers);
       r.received_by = std::move(evidence.received_by);
       r.authentication_results = std::move(evidence.authentication_results);
@@ -194,7 +198,8 @@ void await_group(MailboxGroup& g, std::vector<ProbeResult>& results,
     confirmed = probes::await_canaries(*g.reader, g.bounces.get(), pending, policy, clock);
   }
   for (auto i : accepted) {
-    apply_confirmation(results[i], *members[i].target, confirmed[results[i].canary_id]);
+    apply_confirmation(results[i], *members[i].target, g.mailbox->folder,
+                       confirmed[results[i].canary_id]);
   }
 }
 

@@ -37,29 +37,8 @@ class ImapReader final : public MailboxReader {
   std::vector<FoundCanary> scan(const std::set<std::string>& wanted) override {
     ensure_connected();
     std::vector<FoundCanary> found;
-    std::vector<std::uint32_t> uids = search_canaries();
-    if (uids.empty()) {
-      return found;
-    }
-    std::vector<std::uint32_t> to_delete;
-    for (const auto& [uid, headers] : fetch_canary_headers(uids)) {
-      auto values = header_values(headers, kCanaryHeader, 1);
-      auto id = values.empty() ? std::nullopt : verify_canary_token(values.front(), key_);
-      if (!id) {
-        if (foreign_uids_.insert(uid).second) {
-          ++foreign_;
-        }
-        continue;
-      }
-      if (wanted.count(*id) == 0) {
-        continue;  // someone else's (another agent, an earlier run): not ours to touch
-      }
-      found.push_back({*id, cfg_.folder, headers});
-      to_delete.push_back(uid);
-    }
-    if (cfg_.delete_found && !to_delete.empty()) {
-      remove(to_delete);
-    }
+    scan_selected(cfg_.folder, wanted, found);
+    scan_junk_folders(wanted, found);
     return found;
   }
 
@@ -153,6 +132,69 @@ class ImapReader final : public MailboxReader {
     rc = mailimap_select(imap_.get(), cfg_.folder.c_str());
     if (rc != MAILIMAP_NO_ERROR) {
       fail("cannot select folder " + cfg_.folder, rc, rc == MAILIMAP_ERROR_SELECT);
+    }
+  }
+
+  // Looks for wanted canaries in the selected folder, appending them to `found`.
+  void scan_selected(const std::string& folder, const std::set<std::string>& wanted,
+                     std::vector<FoundCanary>& found) {
+    std::vector<std::uint32_t> uids = search_canaries();
+    if (uids.empty()) {
+      return;
+    }
+    std::vector<std::uint32_t> to_delete;
+    for (const auto& [uid, headers] : fetch_canary_headers(uids)) {
+      auto values = header_values(headers, kCanaryHeader, 1);
+      auto id = values.empty() ? std::nullopt : verify_canary_token(values.front(), key_);
+      if (!id) {
+        if (foreign_uids_.insert({folder, uid}).second) {
+          ++foreign_;
+        }
+        continue;
+      }
+      if (wanted.count(*id) == 0) {
+        continue;  // someone else's (another agent, an earlier run): not ours to touch
+      }
+      found.push_back({*id, folder, headers});
+      to_delete.push_back(uid);
+    }
+    if (cfg_.delete_found && !to_delete.empty()) {
+      remove(to_delete);
+    }
+  }
+
+  // Junk folders are looked at once per poll_interval, not at every fast scan: a
+  // canary filed as spam is not in a hurry to be reported. A folder that does not
+  // exist (many servers create Junk lazily) is skipped.
+  void scan_junk_folders(const std::set<std::string>& wanted, std::vector<FoundCanary>& found) {
+    if (cfg_.junk_folders.empty()) {
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (last_junk_scan_ && now - *last_junk_scan_ < cfg_.poll_interval) {
+      return;
+    }
+    last_junk_scan_ = now;
+    std::set<std::string> still_wanted = wanted;
+    for (const auto& f : found) {
+      still_wanted.erase(f.id);
+    }
+    for (const auto& folder : cfg_.junk_folders) {
+      if (still_wanted.empty()) {
+        break;
+      }
+      int rc = mailimap_select(imap_.get(), folder.c_str());
+      if (rc == MAILIMAP_ERROR_SELECT) {
+        continue;  // no such folder (yet)
+      }
+      if (rc != MAILIMAP_NO_ERROR) {
+        fail("cannot select junk folder " + folder, rc, false);
+      }
+      scan_selected(folder, still_wanted, found);
+    }
+    int rc = mailimap_select(imap_.get(), cfg_.folder.c_str());
+    if (rc != MAILIMAP_NO_ERROR) {
+      fail("cannot select folder " + cfg_.folder, rc, false);
     }
   }
 
@@ -290,7 +332,8 @@ class ImapReader final : public MailboxReader {
   config::MailboxConfig cfg_;
   std::string key_;
   std::unique_ptr<mailimap, ImapDeleter> imap_;
-  std::set<std::uint32_t> foreign_uids_;
+  std::set<std::pair<std::string, std::uint32_t>> foreign_uids_;  // folder, uid
+  std::optional<std::chrono::steady_clock::time_point> last_junk_scan_;
   std::map<std::uint32_t, std::optional<Dsn>> dsn_by_uid_;  // reports already read
   std::size_t foreign_ = 0;
 };
