@@ -28,7 +28,16 @@ struct TransferState {
   SmtpSession session{SteadyClock::now()};
   const std::string* body = nullptr;
   std::size_t offset = 0;
+  bool auth_required = false;  // credentials are configured
+  bool auth_sent = false;      // an AUTH command went out
+  bool auth_missing = false;   // the message was held back: AUTH never happened
 };
+
+bool is_auth_command(std::string_view line) {
+  return line.size() >= 5 && (line[0] == 'A' || line[0] == 'a') &&
+         (line[1] == 'U' || line[1] == 'u') && (line[2] == 'T' || line[2] == 't') &&
+         (line[3] == 'H' || line[3] == 'h') && line[4] == ' ';
+}
 
 // Feeds each line of a debug chunk to `fn`.
 template <typename Fn>
@@ -56,7 +65,10 @@ int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* userp) {
       for_each_line(data, size, [&](std::string_view l) { st->session.on_reply_line(l, now); });
       break;
     case CURLINFO_HEADER_OUT:
-      for_each_line(data, size, [&](std::string_view l) { st->session.on_command(l, now); });
+      for_each_line(data, size, [&](std::string_view l) {
+        st->auth_sent = st->auth_sent || is_auth_command(l);
+        st->session.on_command(l, now);
+      });
       break;
     default:
       break;
@@ -66,6 +78,12 @@ int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* userp) {
 
 size_t on_read(char* buffer, size_t size, size_t nitems, void* userp) {
   auto* st = static_cast<TransferState*>(userp);
+  if (st->auth_required && !st->auth_sent) {
+    // libcurl skips AUTH without a word when the server does not offer it and goes on
+    // unauthenticated; credentials are configured, so hold the message back.
+    st->auth_missing = true;
+    return CURL_READFUNC_ABORT;
+  }
   std::size_t n = std::min(size * nitems, st->body->size() - st->offset);
   std::memcpy(buffer, st->body->data() + st->offset, n);
   st->offset += n;
@@ -203,6 +221,7 @@ SmtpAttempt send_smtp_once(const SmtpRequest& req) {
   if (!smtp.user.empty()) {
     curl_easy_setopt(c, CURLOPT_USERNAME, smtp.user.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, smtp.password.c_str());
+    st.auth_required = true;
   }
 
   const auto start = SteadyClock::now();
@@ -212,6 +231,28 @@ SmtpAttempt send_smtp_once(const SmtpRequest& req) {
 
   std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
   out.verdict = classify_smtp(transport_of(rc, st.session), st.session, detail);
+  if (rc == CURLE_USE_SSL_FAILED && out.verdict.cls == ResultClass::tls_error &&
+      !st.session.failure_reply()) {
+    // TLS is required and the EHLO reply does not offer STARTTLS: libcurl gives up
+    // without sending the command, so the session never left EHLO. The failure is
+    // STARTTLS's all the same. (A server that refuses STARTTLS with a reply is
+    // classified from that reply.)
+    out.verdict.stage = Stage::starttls;
+    out.verdict.detail = "STARTTLS required (tls = starttls) but not offered by the server";
+  }
+  // Credentials are configured but libcurl went on without AUTH (the server did not
+  // offer it): whatever the server did next, that is the failure. The body was held
+  // back (on_read), so no unauthenticated canary was delivered.
+  const Stage reached = st.session.stage();
+  const bool went_on = reached == Stage::mail || reached == Stage::rcpt || reached == Stage::data ||
+                       reached == Stage::body;
+  if (st.auth_required && !st.auth_sent && (st.auth_missing || went_on) && !out.verdict.accepted) {
+    out.verdict = SmtpVerdict{};
+    out.verdict.cls = ResultClass::auth_error;
+    out.verdict.stage = Stage::auth;
+    out.verdict.detail =
+        "AUTH not offered by the server (user is configured); the message was not sent";
+  }
   out.seconds = std::chrono::duration<double>(end - start).count();
   if (const auto& body = st.session.body_reply()) {
     out.queue_id = parse_queue_id(body->text);

@@ -20,6 +20,18 @@ SMTP_PERMFAIL=127.0.0.13
 SMTP_DISCARD=127.0.0.14
 SMTP_CLOSED=127.0.0.15
 SMTP_ACCEPT6=::1
+# TLS and AUTH listeners (certificates from make-certs.sh in RUN/tls/)
+SMTP_STARTTLS=127.0.0.16
+SMTP_TLS_WRONG_NAME=127.0.0.17
+SMTP_NO_STARTTLS=127.0.0.18
+SMTP_IMPLICIT=127.0.0.19
+SMTPS_PORT=2465
+SMTP_TLS_EXPIRED=127.0.0.20
+SMTP_TLS_SELF_SIGNED=127.0.0.21
+SMTP_AUTH=127.0.0.22
+SUBMISSION_PORT=2587
+SUBMISSION_LOGIN_PORT=2588
+MX_HOSTNAME=mx.$DOMAIN
 IMAP_HOST=127.0.0.1
 IMAP_PORT=1143
 POP3_HOST=127.0.0.1
@@ -38,6 +50,8 @@ DC_DIR=$RUN/dovecot
 DC_CONF=$DC_DIR/dovecot.conf
 DC_LOG=$DC_DIR/dovecot.log
 DC_PIDFILE=$DC_DIR/run/master.pid
+TLS_DIR=$RUN/tls
+SASL_SOCKET=$DC_DIR/auth-postfix
 PIDS_FILE=$RUN/pids
 MARKER=$RUN/.mailcanary-testbed
 
@@ -146,6 +160,47 @@ probe() {
 }
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
+# probe_implicit_tls HOST PORT: TLS handshake, verified against the test CA and
+# mx.example.test, then the 220 greeting inside TLS.
+probe_implicit_tls() {
+  local line
+  line=$(printf 'QUIT\r\n' | timeout 3 openssl s_client -connect "$1:$2" -servername "$MX_HOSTNAME" \
+    -CAfile "$TLS_DIR/ca.crt" -verify_hostname "$MX_HOSTNAME" -verify_return_error -quiet \
+    2>/dev/null | head -n1) || true
+  [[ $line == 220* ]]
+}
+# probe_starttls HOST PORT: greeting, EHLO, STARTTLS and a TLS handshake,
+# verified like probe_implicit_tls, then QUIT inside TLS must get its 221.
+probe_starttls() {
+  local line
+  line=$(printf 'QUIT\r\n' | timeout 3 openssl s_client -starttls smtp -connect "$1:$2" \
+    -servername "$MX_HOSTNAME" -CAfile "$TLS_DIR/ca.crt" -verify_hostname "$MX_HOSTNAME" \
+    -verify_return_error -quiet 2>/dev/null | head -n1) || true
+  [[ $line == 221* ]]
+}
+# probe_ehlo HOST PORT KEYWORD: greeting, then the EHLO reply must list KEYWORD
+# (e.g. AUTH: Postfix got its SASL mechanisms from Dovecot).
+probe_ehlo() {
+  local host=$1 port=$2 want=$3
+  (
+    exec 3<>"/dev/tcp/$host/$port" || exit 1
+    line=
+    IFS= read -r -t 1 line <&3 || exit 1
+    [[ $line == 220* ]] || exit 1
+    printf 'EHLO testbed.%s\r\n' "$DOMAIN" >&3 || exit 1
+    found=1
+    while IFS= read -r -t 1 line <&3; do
+      line=${line%$'\r'}
+      [[ ${line:4} == "$want" || ${line:4} == "$want "* ]] && found=0
+      [[ $line == 250-* ]] || break
+    done
+    printf 'QUIT\r\n' >&3 || true
+    IFS= read -r -t 1 _ <&3 || true
+    exec 3>&-
+    exit $found
+  ) 2>/dev/null
+}
+
 have_ipv6() { ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/128'; }
 
 # name host port expected goodbye
@@ -155,18 +210,38 @@ listeners() {
   echo "smtp-tempfail $SMTP_TEMPFAIL $SMTP_PORT 220 QUIT"
   echo "smtp-permfail $SMTP_PERMFAIL $SMTP_PORT 220 QUIT"
   echo "smtp-discard $SMTP_DISCARD $SMTP_PORT 220 QUIT"
+  # TLS: a full handshake, verified against the test CA and mx.example.test.
+  echo "smtp-starttls $SMTP_STARTTLS $SMTP_PORT @starttls"
+  echo "smtp-implicit-tls $SMTP_IMPLICIT $SMTPS_PORT @implicit"
+  # The bad-certificate listeners only greet: their handshakes fail on purpose,
+  # and they share everything else with the one checked above.
+  echo "smtp-tls-wrong-name $SMTP_TLS_WRONG_NAME $SMTP_PORT 220 QUIT"
+  echo "smtp-tls-expired $SMTP_TLS_EXPIRED $SMTP_PORT 220 QUIT"
+  echo "smtp-tls-self-signed $SMTP_TLS_SELF_SIGNED $SMTP_PORT 220 QUIT"
+  echo "smtp-no-starttls $SMTP_NO_STARTTLS $SMTP_PORT 220 QUIT"
+  # AUTH: the EHLO reply lists AUTH (Postfix reaches Dovecot's auth socket).
+  echo "smtp-auth $SMTP_AUTH $SUBMISSION_PORT @auth"
+  echo "smtp-auth-login $SMTP_AUTH $SUBMISSION_LOGIN_PORT @auth"
   echo "imap $IMAP_HOST $IMAP_PORT * OK a LOGOUT"
   echo "pop3 $POP3_HOST $POP3_PORT +OK QUIT"
 }
-# Reads "name host port want bye" (want has no spaces except "* OK").
+# Reads "name host port want bye" (want has no spaces except "* OK"), or
+# "name host port @kind" for the TLS and AUTH checks above.
 probe_line() {
   local name host port rest want bye
   read -r name host port rest <<<"$1"
   case $rest in
-  '* OK '*) want='* OK' bye=${rest#\* OK } ;;
-  *) want=${rest%% *} bye=${rest#* } ;;
+  @implicit) probe_implicit_tls "$host" "$port" ;;
+  @starttls) probe_starttls "$host" "$port" ;;
+  @auth) probe_ehlo "$host" "$port" AUTH ;;
+  *)
+    case $rest in
+    '* OK '*) want='* OK' bye=${rest#\* OK } ;;
+    *) want=${rest%% *} bye=${rest#* } ;;
+    esac
+    probe "$host" "$port" "$want" "$bye"
+    ;;
   esac
-  probe "$host" "$port" "$want" "$bye"
 }
 
 # ---------------------------------------------------------------- helpers
@@ -235,6 +310,7 @@ cmd_status() {
     echo "dovecot: not running"
     rc=1
   fi
+  dns status || rc=1
   while IFS= read -r l; do
     read -r name host port _ <<<"$l"
     addr=$host:$port
@@ -247,11 +323,15 @@ cmd_status() {
   return $rc
 }
 
+# The DNS server (unbound) has its own script; it keeps its state in $RUN/dns.
+dns() { MAILCANARY_TESTBED_DIR=$RUN "$HERE/dns.sh" "$@" 9>&-; }
+
 cmd_stop() {
   if [[ ! -d $RUN ]]; then
     log "not running (no $RUN)"
     return 0
   fi
+  dns stop >/dev/null 2>&1 || log "dns.sh stop failed"
   load_pids
   local pf_pids=() dc_pids=() all=() p deadline killed=0 termed=0
   if postfix_running; then
@@ -320,6 +400,7 @@ cmd_start() {
   [[ $(id -u) == 0 ]] || die "must run as root"
   command -v postfix >/dev/null || die "postfix is not installed (scripts/install-deps.sh)"
   command -v dovecot >/dev/null || die "dovecot is not installed (scripts/install-deps.sh)"
+  command -v openssl >/dev/null || die "openssl is not installed (scripts/install-deps.sh)"
   if [[ -d $RUN ]]; then
     load_pids
     local what=()
@@ -340,6 +421,7 @@ cmd_start() {
   local u
   for u in "${USERS[@]}"; do read_secret "$SECRETS/$u.pass" >/dev/null; done
 
+  dns stop >/dev/null 2>&1 || true  # a DNS server left from an earlier run here
   wipe_run_dir
   umask 022
   mkdir -p "$RUN" "$PF_ETC" "$PF_SPOOL" "$PF_DATA" "$DC_DIR" "$DC_DIR/state" "$RUN/mail"
@@ -352,6 +434,13 @@ cmd_start() {
     chown -R "$MAIL_UID:$MAIL_GID" "$RUN/mail/$u"
     chmod -R 700 "$RUN/mail/$u"
   done
+
+  # Test CA and server certificates (smtpd reads the keys as root, before it
+  # drops privileges).
+  if ! "$HERE/make-certs.sh" "$TLS_DIR"; then
+    log "could not make the test certificates"
+    exit 1
+  fi
 
   # Postfix
   render "$HERE/postfix-main.cf.in" "$PF_ETC/main.cf"
@@ -397,13 +486,26 @@ cmd_start() {
     exit 1
   fi
 
-  # Readiness: every listener must greet, bounded.
-  local deadline pending=() l next=()
+  # DNS (waits for its own readiness)
+  if ! dns start >"$RUN/dns-start.log" 2>&1; then
+    log "the DNS server failed to start"
+    cat "$RUN/dns-start.log" >&2
+    cmd_stop || true
+    exit 1
+  fi
+
+  # Readiness: every listener must greet, bounded. The checks of one round run
+  # at once (the TLS ones take some 10-30 ms each).
+  local deadline pending=() next=() checks=() i
   mapfile -t pending < <(listeners)
   deadline=$(($(now_ms) + READY_TIMEOUT * 1000))
   while [[ ${#pending[@]} -gt 0 ]]; do
-    next=()
-    for l in "${pending[@]}"; do probe_line "$l" || next+=("$l"); done
+    next=() checks=()
+    for i in "${!pending[@]}"; do
+      probe_line "${pending[i]}" 9>&- &
+      checks[i]=$!
+    done
+    for i in "${!pending[@]}"; do wait "${checks[i]}" || next+=("${pending[i]}"); done
     pending=("${next[@]}")
     [[ ${#pending[@]} -eq 0 ]] && break
     if (($(now_ms) > deadline)); then
@@ -434,7 +536,7 @@ cmd_start() {
 
   write_env
   t1=$(now_ms)
-  echo "testbed: running in $RUN (smtp accept $SMTP_ACCEPT:$SMTP_PORT$(have_ipv6 && echo " [$SMTP_ACCEPT6]:$SMTP_PORT"), tempfail $SMTP_TEMPFAIL, permfail $SMTP_PERMFAIL, discard $SMTP_DISCARD, closed $SMTP_CLOSED; imap $IMAP_HOST:$IMAP_PORT, pop3 $POP3_HOST:$POP3_PORT; users canary, bounces; env $RUN/env; $((t1 - t0)) ms)"
+  echo "testbed: running in $RUN (smtp accept $SMTP_ACCEPT:$SMTP_PORT$(have_ipv6 && echo " [$SMTP_ACCEPT6]:$SMTP_PORT"), tempfail $SMTP_TEMPFAIL, permfail $SMTP_PERMFAIL, discard $SMTP_DISCARD, closed $SMTP_CLOSED; tls: starttls $SMTP_STARTTLS, wrong name $SMTP_TLS_WRONG_NAME, no starttls $SMTP_NO_STARTTLS, implicit $SMTP_IMPLICIT:$SMTPS_PORT, expired $SMTP_TLS_EXPIRED, self-signed $SMTP_TLS_SELF_SIGNED, CA $TLS_DIR/ca.crt; auth $SMTP_AUTH:$SUBMISSION_PORT (login only :$SUBMISSION_LOGIN_PORT); imap $IMAP_HOST:$IMAP_PORT, pop3 $POP3_HOST:$POP3_PORT; users canary, bounces; env $RUN/env; $((t1 - t0)) ms)"
 }
 
 write_env() {
@@ -453,7 +555,20 @@ write_env() {
       "TESTBED_SMTP_PERMFAIL=$SMTP_PERMFAIL" \
       "TESTBED_SMTP_DISCARD=$SMTP_DISCARD" \
       "TESTBED_SMTP_CLOSED=$SMTP_CLOSED" \
-      "TESTBED_MX_HOSTNAME=mx.$DOMAIN" \
+      "TESTBED_MX_HOSTNAME=$MX_HOSTNAME" \
+      "TESTBED_TLS_DIR=$TLS_DIR" \
+      "TESTBED_CA_FILE=$TLS_DIR/ca.crt" \
+      "TESTBED_SMTP_STARTTLS=$SMTP_STARTTLS" \
+      "TESTBED_SMTP_TLS_WRONG_NAME=$SMTP_TLS_WRONG_NAME" \
+      "TESTBED_SMTP_NO_STARTTLS=$SMTP_NO_STARTTLS" \
+      "TESTBED_SMTP_IMPLICIT=$SMTP_IMPLICIT" \
+      "TESTBED_SMTPS_PORT=$SMTPS_PORT" \
+      "TESTBED_SMTP_TLS_EXPIRED=$SMTP_TLS_EXPIRED" \
+      "TESTBED_SMTP_TLS_SELF_SIGNED=$SMTP_TLS_SELF_SIGNED" \
+      "TESTBED_SMTP_AUTH=$SMTP_AUTH" \
+      "TESTBED_SUBMISSION_PORT=$SUBMISSION_PORT" \
+      "TESTBED_SUBMISSION_LOGIN_PORT=$SUBMISSION_LOGIN_PORT" \
+      "TESTBED_SASL_SOCKET=$SASL_SOCKET" \
       "TESTBED_IMAP_HOST=$IMAP_HOST" \
       "TESTBED_IMAP_PORT=$IMAP_PORT" \
       "TESTBED_POP3_HOST=$POP3_HOST" \

@@ -93,10 +93,40 @@ struct WaitPolicy {
   std::chrono::milliseconds fast_interval{10};
 };
 
-/// Scans until every pending canary is found, bounced (when `bounces` reads the
-/// envelope sender's mailbox) or past its deadline. A permanent reader error ends the
-/// wait at once; a transient one is retried until the deadlines. A failing bounce
-/// reader only means bounces go unseen: it never fails a canary.
+/// The incremental form: a set of open canaries, each decided once it is found,
+/// bounced, or past its deadline. The agent keeps one per mailbox for as long as it
+/// runs and adds canaries as they are sent; `probe` runs one to completion.
+/// Not thread-safe: one thread owns it (and its readers).
+class CanaryWaiter {
+ public:
+  CanaryWaiter(MailboxReader& reader, MailboxReader* bounces, WaitPolicy policy)
+      : reader_(reader), bounces_(bounces), policy_(policy) {}
+
+  void add(const PendingCanary& p) { open_[p.id] = p; }
+  bool empty() const { return open_.empty(); }
+  std::size_t open_count() const { return open_.size(); }
+
+  /// One pass: scans once and returns what is decided now. A permanent reader error
+  /// decides every open canary as reader_failed (a later add() tries again); a
+  /// transient one decides only those past their deadline. A failing bounce reader
+  /// only means bounces go unseen: it never fails a canary.
+  std::vector<std::pair<std::string, Confirmation>> step(Clock& clock);
+
+  /// How long to wait before the next step: fast_interval while a canary was accepted
+  /// within fast_window, else poll_interval, never past the next deadline.
+  std::chrono::milliseconds next_wait(const Clock& clock) const;
+
+ private:
+  MailboxReader& reader_;
+  MailboxReader* bounces_;
+  WaitPolicy policy_;
+  std::map<std::string, PendingCanary> open_;
+  std::string last_error_;
+  bool last_scan_failed_ = false;
+};
+
+/// Runs a CanaryWaiter until every pending canary is decided (found, bounced when
+/// `bounces` reads the envelope sender's mailbox, not found, or reader_failed).
 std::map<std::string, Confirmation> await_canaries(MailboxReader& reader, MailboxReader* bounces,
                                                    const std::vector<PendingCanary>& pending,
                                                    const WaitPolicy& policy, Clock& clock);

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds and runs the benchmarks against the test bed; prints figures.
+# Usage (as root): bench/run.sh [COUNT]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+count=${1:-200}
+"$here/scripts/install-deps.sh"
+"$here/scripts/build.sh" "$here/build-bench" -DCMAKE_BUILD_TYPE=Release
+export MAILCANARY_TESTBED_DIR=${MAILCANARY_TESTBED_DIR:-/tmp/mailcanary-bench-testbed}
+"$here/tests/testbed/testbed.sh" restart >/dev/null
+trap '"$here/tests/testbed/testbed.sh" stop >/dev/null' EXIT
+echo "== mailbox detection latency"
+"$here/build-bench/bench/bench_detect_latency" "$count" "$MAILCANARY_TESTBED_DIR"
