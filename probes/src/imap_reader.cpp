@@ -199,6 +199,13 @@ class ImapReader final : public MailboxReader {
   }
 
   std::vector<std::uint32_t> search_canaries() {
+    // A long-lived session sees new mail only after the server syncs its view of the
+    // folder; NOOP is the standard way to ask for that (RFC 3501 6.1.2). Without it,
+    // Dovecot answered SEARCH from a stale view for seconds.
+    int rc = mailimap_noop(imap_.get());
+    if (rc != MAILIMAP_NO_ERROR) {
+      fail("NOOP failed", rc, false);
+    }
     // HEADER with an empty string matches every message that has the field.
     return search(mailimap_search_key_new_header(dup(kCanaryHeader), dup("")));
   }
