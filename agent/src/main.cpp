@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "mailcanary/agent/discovery.hpp"
 #include "mailcanary/agent/probe_run.hpp"
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/clock.hpp"
@@ -106,15 +107,18 @@ int cmd_probe(const Args& a) {
   if (!cfg) {
     return kExitUnknown;
   }
-  std::vector<mailcanary::agent::MemberRef> members;
+  mailcanary::probes::SystemClock clock;
+  mailcanary::probes::SystemRandom random;
+  mailcanary::agent::Discovery found;
   try {
-    members = mailcanary::agent::select_members(*cfg, a.target, a.member);
+    mailcanary::probes::Resolver resolver(cfg->dns, clock);
+    found = mailcanary::agent::discover(*cfg, a.target, a.member, resolver, random);
   } catch (const std::invalid_argument& e) {
     std::cerr << "mailcanary probe: " << e.what() << "\n";
     return kExitUnknown;
   }
-  mailcanary::probes::SystemClock clock;
-  auto results = mailcanary::agent::run_probes(*cfg, members, clock);
+  auto results = mailcanary::agent::run_probes(*cfg, found.members, clock);
+  results.insert(results.end(), found.failures.begin(), found.failures.end());
   for (const auto& r : results) {
     if (a.json) {
       std::cout << mailcanary::agent::to_json(r, a.verbose) << "\n";

@@ -19,41 +19,6 @@ namespace mailcanary::agent {
 using probes::ResultClass;
 using probes::Stage;
 
-std::vector<MemberRef> select_members(const config::Config& cfg, const std::string& target,
-                                      const std::string& member) {
-  std::vector<MemberRef> out;
-  bool target_seen = false;
-  for (const auto& t : cfg.targets) {
-    if (!target.empty() && t.name != target) {
-      continue;
-    }
-    target_seen = true;
-    if (t.is_mx_mode()) {
-      continue;  // MX discovery comes with the DNS probe step
-    }
-    if (t.vip) {
-      std::string label = t.vip->to_string();
-      if (member.empty() || member == label) {
-        out.push_back({&t, label, *t.vip});
-      }
-    }
-    for (std::size_t i = 0; i < t.members.size(); ++i) {
-      if (member.empty() || member == t.members[i]) {
-        out.push_back({&t, t.members[i], t.member_endpoints[i]});
-      }
-    }
-  }
-  if (!target.empty() && !target_seen) {
-    throw std::invalid_argument("--target " + target + ": no such target in the config");
-  }
-  if (out.empty()) {
-    throw std::invalid_argument(member.empty() ? "no members to probe (MX targets need DNS "
-                                                 "discovery, not available yet)"
-                                               : "--member " + member + ": no such member");
-  }
-  return out;
-}
-
 namespace {
 
 std::string local_hostname() {
@@ -73,10 +38,19 @@ ProbeResult send_one(const config::Config& cfg, const MemberRef& m, probes::Cloc
   r.canary_id = probes::new_canary_id(clock.wall());
   probes::CanaryMessage msg{r.canary_id, t.smtp.from,        t.rcpt,           t.name,
                             m.member,    cfg.agent.instance, local_hostname(), clock.wall()};
-  probes::SmtpRequest req{m.address, t.host, t.smtp, t.rcpt,
-                          probes::build_canary_message(msg, cfg.agent.hmac_key)};
+  probes::SmtpRequest req{
+      {}, m.host, t.smtp, t.rcpt, probes::build_canary_message(msg, cfg.agent.hmac_key)};
   probes::SystemRandom random;
-  auto outcome = probes::send_smtp(req, clock, random);
+  probes::SmtpOutcome outcome;
+  // Like an MTA: the next address of the host when one cannot be reached at all.
+  for (const auto& address : m.addresses) {
+    req.address = address;
+    outcome = probes::send_smtp(req, clock, random);
+    const auto& v = outcome.last.verdict;
+    if (!(v.cls == ResultClass::unreachable && v.stage == Stage::connect)) {
+      break;
+    }
+  }
   accepted_at = clock.now();
   const auto& v = outcome.last.verdict;
   r.cls = v.cls;

@@ -14,17 +14,15 @@
 
 namespace mailcanary::agent {
 
-/// One member of a target: the address probed and its label (as written in the config).
+/// One member of a target: where to connect and its label. VIP mode: the label as
+/// written in the config, one address. MX mode: "exchange:port", the exchange's
+/// addresses in order (the next is tried when one is unreachable).
 struct MemberRef {
   const config::TargetConfig* target = nullptr;
   std::string member;
-  config::Endpoint address;
+  std::vector<config::Endpoint> addresses;
+  std::string host;  // name for the SMTP URL, TLS SNI and verification; empty: the address
 };
-
-/// The members selected by the optional filters. Throws std::invalid_argument naming
-/// the filter when it matches nothing.
-std::vector<MemberRef> select_members(const config::Config& cfg, const std::string& target,
-                                      const std::string& member);
 
 struct ProbeResult {
   std::string target;
@@ -46,6 +44,8 @@ struct ProbeResult {
   std::vector<std::string> transcript;
   std::vector<probes::SmtpSession::StageTime> stage_times;
 };
+
+struct Discovery;
 
 /// Sends one canary through each member (at most [agent] concurrency at once), then
 /// waits for all of them in their mailboxes, and classifies each.
