@@ -1,11 +1,16 @@
 // mailcanary command line: run | probe | check-config | --version | --help
+#include <signal.h>
+
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "mailcanary/agent/agent.hpp"
 #include "mailcanary/agent/discovery.hpp"
 #include "mailcanary/agent/probe_run.hpp"
 #include "mailcanary/config/config.hpp"
@@ -17,7 +22,7 @@ constexpr int kExitUnknown = 3;
 
 const char* const kUsage =
     "usage:\n"
-    "  mailcanary run --config FILE\n"
+    "  mailcanary run --config FILE [--fresh-state]\n"
     "  mailcanary probe --config FILE [--target NAME] [--member ADDR] [--json] [--verbose]\n"
     "  mailcanary check-config FILE\n"
     "  mailcanary --version | --help\n"
@@ -31,6 +36,7 @@ struct Args {
   std::string target;
   std::string member;
   bool json = false;
+  bool fresh_state = false;
   bool verbose = false;
 };
 
@@ -60,6 +66,8 @@ Args parse_args(int argc, char** argv) {
       a.json = true;
     } else if (arg == "--verbose") {
       a.verbose = true;
+    } else if (arg == "--fresh-state" && a.command == "run") {
+      a.fresh_state = true;
     } else if (a.command == "check-config" && a.config.empty() && arg[0] != '-') {
       a.config = arg;
     } else {
@@ -135,6 +143,42 @@ int cmd_probe(const Args& a) {
   return mailcanary::agent::plugin_exit_code(results);
 }
 
+std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
+
+extern "C" void on_signal(int sig) {
+  if (sig == SIGHUP) {
+    g_reload = true;
+  } else {
+    g_stop = true;
+  }
+}
+
+int cmd_run(const Args& a) {
+  if (a.config.empty()) {
+    std::cerr << "mailcanary run: --config FILE is required\n";
+    return 2;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  mailcanary::probes::SystemClock clock;
+  std::unique_ptr<mailcanary::agent::Agent> agent;
+  try {
+    agent = std::make_unique<mailcanary::agent::Agent>(
+        mailcanary::agent::AgentOptions{a.config, a.fresh_state}, clock);
+  } catch (const std::exception& e) {
+    std::cerr << "mailcanary run: " << e.what() << "\n";
+    return 2;
+  }
+  agent->run(g_stop, g_reload);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -161,9 +205,7 @@ int main(int argc, char** argv) {
       return cmd_probe(args);
     }
     if (args.command == "run") {
-      std::cerr << "mailcanary run: the agent is not implemented in this version yet; use "
-                   "'mailcanary probe'\n";
-      return kExitUnknown;
+      return cmd_run(args);
     }
   } catch (const std::exception& e) {
     std::cerr << "mailcanary: " << e.what() << "\n";

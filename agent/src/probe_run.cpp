@@ -29,8 +29,10 @@ std::string local_hostname() {
   return buf;
 }
 
-ProbeResult send_one(const config::Config& cfg, const MemberRef& m, probes::Clock& clock,
-                     std::chrono::steady_clock::time_point& accepted_at) {
+}  // namespace
+
+ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::Clock& clock,
+                        std::chrono::steady_clock::time_point& accepted_at) {
   const auto& t = *m.target;
   ProbeResult r;
   r.target = t.name;
@@ -66,7 +68,9 @@ ProbeResult send_one(const config::Config& cfg, const MemberRef& m, probes::Cloc
   return r;
 }
 
-}  // namespace
+bool awaits_mailbox(const ProbeResult& r) {
+  return r.stage == Stage::done && r.cls == ResultClass::ok;
+}
 
 namespace {
 
@@ -105,7 +109,8 @@ std::string seconds_text(std::chrono::milliseconds d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + "s";
 }
 
-// Turns what the mailbox side learnt into the result's final class and evidence.
+}  // namespace
+
 void apply_confirmation(ProbeResult& r, const config::TargetConfig& t,
                         const std::string& mailbox_folder, const probes::Confirmation& c) {
   probes::Arrival arrival = probes::Arrival::not_found;
@@ -141,6 +146,8 @@ void apply_confirmation(ProbeResult& r, const config::TargetConfig& t,
   r.stage = d.stage;
 }
 
+namespace {
+
 void await_group(MailboxGroup& g, std::vector<ProbeResult>& results,
                  const std::vector<MemberRef>& members,
                  const std::vector<std::chrono::steady_clock::time_point>& accepted_at,
@@ -148,7 +155,7 @@ void await_group(MailboxGroup& g, std::vector<ProbeResult>& results,
   std::vector<probes::PendingCanary> pending;
   std::vector<std::size_t> accepted;
   for (auto i : g.members) {
-    if (results[i].stage == Stage::done && results[i].cls == ResultClass::ok) {
+    if (awaits_mailbox(results[i])) {
       pending.push_back({results[i].canary_id, accepted_at[i],
                          accepted_at[i] + members[i].target->slg.lost_after});
       accepted.push_back(i);
@@ -204,7 +211,7 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i = next++; i < members.size(); i = next++) {
-      results[i] = send_one(cfg, members[i], clock, accepted_at[i]);
+      results[i] = send_canary(cfg, members[i], clock, accepted_at[i]);
     }
   };
   const std::size_t n_threads =

@@ -9,6 +9,7 @@
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/clock.hpp"
 #include "mailcanary/probes/evidence.hpp"
+#include "mailcanary/probes/mailbox.hpp"
 #include "mailcanary/probes/result.hpp"
 #include "mailcanary/probes/smtp_session.hpp"
 
@@ -45,7 +46,20 @@ struct ProbeResult {
   std::vector<probes::SmtpSession::StageTime> stage_times;
 };
 
-struct Discovery;
+/// The SMTP half of a probe: sends one canary through the member (attempts, backoff,
+/// the next address when one is unreachable). `accepted_at` is set to when the
+/// conversation ended. The result's class is final unless it is ok at stage done,
+/// which means "accepted, now confirm in the mailbox".
+ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::Clock& clock,
+                        std::chrono::steady_clock::time_point& accepted_at);
+
+/// Whether a send_canary() result waits for the mailbox.
+bool awaits_mailbox(const ProbeResult& r);
+
+/// The mailbox half: what the mailbox side learnt about an accepted canary becomes the
+/// result's final class, detail and evidence.
+void apply_confirmation(ProbeResult& r, const config::TargetConfig& t,
+                        const std::string& mailbox_folder, const probes::Confirmation& c);
 
 /// Sends one canary through each member (at most [agent] concurrency at once), then
 /// waits for all of them in their mailboxes, and classifies each.

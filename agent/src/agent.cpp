@@ -1,0 +1,469 @@
+#include "mailcanary/agent/agent.hpp"
+
+#include <algorithm>
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "mailcanary/agent/discovery.hpp"
+#include "mailcanary/agent/maintenance.hpp"
+#include "mailcanary/agent/shard.hpp"
+
+namespace mailcanary::agent {
+namespace {
+
+using std::chrono::milliseconds;
+using Steady = std::chrono::steady_clock;
+
+// How often MX membership is looked at again (answers are cached by TTL anyway).
+constexpr milliseconds kDiscoveryEvery = std::chrono::seconds(30);
+// The scheduler never sleeps longer than this, so stop and reload are prompt.
+constexpr milliseconds kMaxSleep = std::chrono::milliseconds(200);
+
+std::string rfc3339(SysTime t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+milliseconds interval_of(const config::Config& cfg, const config::TargetConfig& t) {
+  return t.interval.value_or(cfg.agent.interval);
+}
+
+std::shared_ptr<const config::Config> load(const std::string& path) {
+  auto loaded = config::load_config_file(path);
+  if (!loaded.ok()) {
+    std::string all;
+    for (const auto& e : loaded.errors) {
+      all += e.to_string() + "\n";
+    }
+    throw std::runtime_error(all.empty() ? path + ": invalid config" : all);
+  }
+  return std::make_shared<const config::Config>(std::move(*loaded.config));
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options, probes::Clock& clock)
+    : options_(std::move(options)), clock_(clock) {
+  config_ = load(options_.config_path);
+  StateStore::OpenOptions open;
+  open.start_fresh = options_.fresh_state;
+  store_ = StateStore::open(config_->agent.state_dir, open);
+  if (store_->moved_aside()) {
+    log("the unusable state database was moved aside to " + store_->moved_aside()->string());
+  }
+  resolver_ = std::make_unique<probes::Resolver>(config_->dns, clock_);
+}
+
+Agent::~Agent() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  for (auto& w : workers_) {
+    if (w.joinable()) {
+      w.join();
+    }
+  }
+  // Watcher threads call back into the agent: destroy them without holding the lock.
+  decltype(watchers_) watchers;
+  {
+    std::lock_guard lock(mutex_);
+    watchers.swap(watchers_);
+  }
+  watchers.clear();
+}
+
+void Agent::log(const std::string& line) const {
+  std::cerr << rfc3339(clock_.wall()) << " mailcanary: " << line << "\n";
+}
+
+void Agent::load_config() {
+  std::shared_ptr<const config::Config> fresh;
+  try {
+    fresh = load(options_.config_path);
+  } catch (const std::exception& e) {
+    log("config reload refused, keeping the running config:\n" + std::string(e.what()));
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    config_ = fresh;
+    next_discovery_ = {};  // rediscover now: targets may have changed
+  }
+  log("config reloaded from " + options_.config_path);
+}
+
+void Agent::rediscover() {
+  std::shared_ptr<const config::Config> cfg;
+  {
+    std::lock_guard lock(mutex_);
+    cfg = config_;
+  }
+  Discovery found = discover(*cfg, "", "", *resolver_, random_);
+  const auto now = clock_.now();
+  std::vector<ProbeResult> failures;
+  auto saved = store_->member_states();
+  {
+    std::lock_guard lock(mutex_);
+    std::map<Key, bool> seen;
+    for (auto& m : found.members) {
+      if (!owns(m.target->name, m.member, cfg->agent.shard_index, cfg->agent.shard_count)) {
+        continue;
+      }
+      Key key{m.target->name, m.member};
+      seen[key] = true;
+      auto [it, added] = slots_.try_emplace(key);
+      Slot& s = it->second;
+      s.ref = m;
+      s.config = cfg;
+      if (added || s.next_due == Steady::time_point::max()) {
+        // Spread start times: a stable offset inside the interval per member.
+        s.next_due = now + start_offset(key.first, key.second, interval_of(*cfg, *m.target));
+      }
+      if (added) {
+        if (auto st = saved.count(key) ? decode_member_status(saved[key]) : std::nullopt) {
+          s.status = *st;  // alarm and health survive a restart
+        }
+        log("member " + key.first + " " + key.second + " added");
+      }
+    }
+    // DNS failures are results of their own (member = the domain or the MX host).
+    for (auto& f : found.failures) {
+      if (owns(f.target, f.member, cfg->agent.shard_index, cfg->agent.shard_count)) {
+        seen[{f.target, f.member}] = true;
+        failures.push_back(std::move(f));
+      }
+    }
+    for (auto it = slots_.begin(); it != slots_.end();) {
+      if (!seen.count(it->first) && !it->second.running) {
+        log("member " + it->first.first + " " + it->first.second + " retired");
+        store_->forget_member(it->first.first, it->first.second);
+        it = slots_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    next_discovery_ = now + kDiscoveryEvery;
+  }
+  for (auto& f : failures) {
+    record(std::move(f));
+  }
+}
+
+void Agent::schedule_due() {
+  const auto now = clock_.now();
+  std::vector<Key> due;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, s] : slots_) {
+      if (now < s.next_due) {
+        continue;
+      }
+      const auto interval = interval_of(*s.config, *s.ref.target);
+      // Never queue up missed slots: the next one is a whole interval away.
+      s.next_due = std::max(s.next_due + interval, now + interval / 2);
+      if (s.running) {
+        ++s.skipped;  // still busy from the last slot: skip this one, count it
+        log("probe of " + key.first + " " + key.second + " skipped: the previous one still runs");
+        continue;
+      }
+      s.running = true;
+      due.push_back(key);
+    }
+  }
+  if (!due.empty()) {
+    {
+      std::lock_guard lock(queue_mutex_);
+      queue_.insert(queue_.end(), due.begin(), due.end());
+    }
+    queue_cv_.notify_all();
+  }
+}
+
+void Agent::worker_loop() {
+  for (;;) {
+    Key key;
+    {
+      std::unique_lock lock(queue_mutex_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) {
+        return;
+      }
+      key = queue_.front();
+      queue_.pop_front();
+    }
+    probe(key);
+  }
+}
+
+MailboxWatcher& Agent::watcher_for(const config::TargetConfig& t) {
+  // Caller holds mutex_.
+  auto& w = watchers_[{t.mailbox, t.bounce_mailbox}];
+  if (!w) {
+    const auto* mb = config_->find_mailbox(t.mailbox);
+    const auto* bounces =
+        t.bounce_mailbox.empty() ? nullptr : config_->find_mailbox(t.bounce_mailbox);
+    std::string name = t.mailbox;
+    w = std::make_unique<MailboxWatcher>(
+        *mb, bounces, config_->agent.hmac_key, clock_,
+        [this](const std::string& id, const probes::Confirmation& c) { on_decided(id, c); },
+        [this, name](bool ok, const std::string& error) {
+          if (!ok) {
+            log("mailbox " + name + ": " + error);
+          }
+        });
+  }
+  return *w;
+}
+
+void Agent::probe(Key key) {
+  MemberRef ref;
+  std::shared_ptr<const config::Config> cfg;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = slots_.find(key);
+    if (it == slots_.end()) {
+      return;
+    }
+    ref = it->second.ref;
+    cfg = it->second.config;
+  }
+  Steady::time_point accepted{};
+  ProbeResult r = send_canary(*cfg, ref, clock_, accepted);
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = slots_.find(key); it != slots_.end()) {
+      it->second.running = false;
+    }
+  }
+  if (!awaits_mailbox(r)) {
+    record(std::move(r));
+    return;
+  }
+  const auto& t = *ref.target;
+  const auto wall = clock_.wall();
+  InFlightCanary rec;
+  rec.id = r.canary_id;
+  rec.target = r.target;
+  rec.member = r.member;
+  rec.mailbox = t.mailbox;
+  rec.accepted_at = wall;
+  rec.sent_at = wall - std::chrono::duration_cast<milliseconds>(
+                           std::chrono::duration<double>(r.smtp_seconds));
+  rec.deadline = wall + t.slg.lost_after;
+  rec.smtp_code = r.smtp_code;
+  rec.queue_id = r.queue_id;
+  rec.smtp_detail = r.detail;
+  rec.smtp_seconds = r.smtp_seconds;
+  rec.attempts = r.attempts;
+  // Persist before waiting: after a crash the canary is still recognised when it lands.
+  store_->add_in_flight(rec);
+  std::lock_guard lock(mutex_);
+  in_flight_[rec.id] = {rec, r};
+  watcher_for(t).add({rec.id, accepted, accepted + t.slg.lost_after});
+}
+
+void Agent::restore_in_flight() {
+  const auto now = clock_.now();
+  const auto wall = clock_.wall();
+  std::size_t n = 0;
+  for (const auto& rec : store_->in_flight()) {
+    std::lock_guard lock(mutex_);
+    const auto* t = config_->find_target(rec.target);
+    if (!t) {
+      store_->remove_in_flight(rec.id);  // its target is gone from the config
+      continue;
+    }
+    ProbeResult smtp;
+    smtp.target = rec.target;
+    smtp.member = rec.member;
+    smtp.cls = probes::ResultClass::ok;
+    smtp.stage = probes::Stage::done;
+    smtp.smtp_code = rec.smtp_code;
+    smtp.queue_id = rec.queue_id;
+    smtp.detail = rec.smtp_detail;
+    smtp.smtp_seconds = rec.smtp_seconds;
+    smtp.attempts = rec.attempts;
+    smtp.canary_id = rec.id;
+    in_flight_[rec.id] = {rec, smtp};
+    // Map wall times onto this process's steady clock.
+    auto accepted = now - std::chrono::duration_cast<Steady::duration>(wall - rec.accepted_at);
+    auto deadline = now + std::chrono::duration_cast<Steady::duration>(rec.deadline - wall);
+    watcher_for(*t).add({rec.id, accepted, deadline});
+    ++n;
+  }
+  if (n > 0) {
+    log("restored " + std::to_string(n) + " canaries in flight from the state database");
+  }
+}
+
+void Agent::on_decided(const std::string& canary_id, const probes::Confirmation& c) {
+  InFlightContext ctx;
+  std::shared_ptr<const config::Config> cfg;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = in_flight_.find(canary_id);
+    if (it == in_flight_.end()) {
+      return;
+    }
+    ctx = std::move(it->second);
+    in_flight_.erase(it);
+    cfg = config_;
+  }
+  const auto* t = cfg->find_target(ctx.record.target);
+  const auto* mb = t ? cfg->find_mailbox(t->mailbox) : nullptr;
+  if (!t || !mb) {
+    store_->remove_in_flight(canary_id);
+    return;
+  }
+  ProbeResult r = ctx.smtp;
+  apply_confirmation(r, *t, mb->folder, c);
+  record(std::move(r));
+}
+
+void Agent::record(ProbeResult r) {
+  const auto at = clock_.wall();
+  std::shared_ptr<const config::Config> cfg;
+  Outcome out;
+  Transitions tr;
+  {
+    std::lock_guard lock(mutex_);
+    cfg = config_;
+    const auto* t = cfg->find_target(r.target);
+    if (!t) {
+      return;
+    }
+    Key key{r.target, r.member};
+    auto [it, added] = slots_.try_emplace(key);
+    Slot& s = it->second;
+    if (added) {  // a DNS failure result (domain or host without address)
+      s.config = cfg;
+      s.ref.target = t;
+      s.ref.member = r.member;
+      s.next_due = Steady::time_point::max();
+    }
+    tr = observe(s.status, t->slg, r.cls, at, maintenance_end(cfg->maintenance, r.target, at));
+    s.last = r;
+    out.target = r.target;
+    out.member = r.member;
+    out.canary_id = r.canary_id;
+    out.at = at;
+    out.result_json = to_json(r, false);
+    out.member_state = encode_member_status(s.status);
+    if (tr.alarm == AlarmChange::raised || tr.alarm == AlarmChange::cleared) {
+      nlohmann::json alert{
+          {"target", r.target},
+          {"member", r.member},
+          {"class", std::string(probes::to_string(s.status.alarm_class.value_or(r.cls)))},
+          {"instance", cfg->agent.instance},
+          {"stage", std::string(probes::to_string(r.stage))},
+          {"smtp_code", r.smtp_code},
+          {"detail", r.detail}};
+      out.notification =
+          NewNotification{r.target + "/" + r.member,
+                          tr.alarm == AlarmChange::raised ? "firing" : "resolved", alert.dump()};
+    }
+  }
+  store_->record_outcome(out);
+  ++recorded_;
+  std::string line = to_text(r);
+  if (tr.alarm == AlarmChange::raised) {
+    line += " ALARM RAISED";
+  } else if (tr.alarm == AlarmChange::cleared) {
+    line += " alarm cleared";
+  } else if (tr.alarm == AlarmChange::suppressed) {
+    line += " (alarm suppressed: maintenance)";
+  }
+  if (tr.health == HealthChange::went_down) {
+    line += " health DOWN";
+  } else if (tr.health == HealthChange::went_up) {
+    line += " health UP";
+  }
+  log(line);
+}
+
+void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = false;
+  }
+  const int n_workers = std::max(1, config_->agent.concurrency);
+  for (int i = 0; i < n_workers; ++i) {
+    workers_.emplace_back([this] { worker_loop(); });
+  }
+  restore_in_flight();
+  log("running: " + std::to_string(config_->targets.size()) + " targets, state in " +
+      store_->path().string());
+  // Bounded by `stop`; each pass sleeps at most kMaxSleep.
+  while (!stop.load()) {
+    if (reload.exchange(false)) {
+      load_config();
+    }
+    if (clock_.now() >= next_discovery_) {
+      try {
+        rediscover();
+      } catch (const std::exception& e) {
+        log("discovery failed: " + std::string(e.what()));
+        next_discovery_ = clock_.now() + kDiscoveryEvery;
+      }
+    }
+    schedule_due();
+    clock_.sleep_for(kMaxSleep);
+  }
+  log("stopping: in-flight canaries stay in the state database");
+}
+
+std::string Agent::status_json() const {
+  std::lock_guard lock(mutex_);
+  nlohmann::ordered_json doc;
+  doc["instance"] = config_->agent.instance;
+  doc["now"] = rfc3339(clock_.wall());
+  auto& members = doc["members"] = nlohmann::ordered_json::array();
+  for (const auto& [key, s] : slots_) {
+    nlohmann::ordered_json m;
+    m["target"] = key.first;
+    m["member"] = key.second;
+    m["health"] = s.status.health_up ? "UP" : "DOWN";
+    m["in_alarm"] = s.status.in_alarm;
+    if (s.status.alarm_since) {
+      m["alarm_since"] = rfc3339(*s.status.alarm_since);
+    }
+    m["in_maintenance"] = s.status.in_maintenance;
+    m["consecutive_failures"] = s.status.consecutive_failures;
+    m["skipped"] = s.skipped;
+    if (s.status.last_success_at) {
+      m["last_success"] = rfc3339(*s.status.last_success_at);
+    }
+    if (s.last) {
+      m["last"] = nlohmann::ordered_json::parse(to_json(*s.last, false));
+    }
+    members.push_back(std::move(m));
+  }
+  doc["canaries_in_flight"] = in_flight_.size();
+  return doc.dump();
+}
+
+HealthView Agent::health(const std::string& target, const std::string& member) const {
+  std::lock_guard lock(mutex_);
+  auto it = slots_.find({target, member});
+  if (it == slots_.end()) {
+    return {404, "unknown target/member\n"};
+  }
+  const auto& st = it->second.status;
+  if (st.health_up) {
+    return {200, "UP\n"};
+  }
+  std::string cls(probes::to_string(st.last_failure_class.value_or(probes::ResultClass::lost)));
+  return {503, "DOWN " + cls + " since " +
+                   (st.health_since ? rfc3339(*st.health_since) : std::string("start")) + "\n"};
+}
+
+}  // namespace mailcanary::agent
