@@ -313,4 +313,209 @@ bool ScriptedPeer::converse(int fd) {
   }
 }
 
+SwitchableRelay::SwitchableRelay(std::string upstream_host, int upstream_port)
+    : upstream_host_(std::move(upstream_host)), upstream_port_(upstream_port) {
+  listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(listen_fd_, 64) != 0 || pipe(stop_pipe_) != 0) {
+    throw std::runtime_error("relay: cannot listen");
+  }
+  socklen_t len = sizeof addr;
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  thread_ = std::thread([this] { serve(); });
+}
+
+SwitchableRelay::~SwitchableRelay() {
+  stop_ = true;
+  (void)!write(stop_pipe_[1], "x", 1);
+  thread_.join();
+  {
+    std::lock_guard lock(threads_mutex_);
+    for (auto& t : threads_) {
+      t.join();
+    }
+  }
+  close(listen_fd_);
+  close(stop_pipe_[0]);
+  close(stop_pipe_[1]);
+}
+
+void SwitchableRelay::serve() {
+  for (;;) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      continue;
+    }
+    if (fds[1].revents) {
+      return;
+    }
+    int c = accept(listen_fd_, nullptr, nullptr);
+    if (c < 0) {
+      continue;
+    }
+    std::lock_guard lock(threads_mutex_);
+    threads_.emplace_back([this, c] {
+      switch (mode_.load()) {
+        case Mode::forward:
+          relay(c);
+          break;
+        case Mode::tempfail:
+          tempfail(c);
+          break;
+        case Mode::hold: {
+          pollfd p[2] = {{c, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+          while (!stop_ && poll(p, 2, 100) >= 0 && !p[1].revents) {
+            char buf[512];
+            if (p[0].revents && recv(c, buf, sizeof buf, 0) <= 0) {
+              break;
+            }
+          }
+          break;
+        }
+      }
+      close(c);
+    });
+  }
+}
+
+void SwitchableRelay::relay(int client) {
+  int up = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(upstream_port_));
+  inet_pton(AF_INET, upstream_host_.c_str(), &addr.sin_addr);
+  if (connect(up, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(up);
+    return;
+  }
+  char buf[16384];
+  // Bounded by the peers closing or the relay stopping (100 ms poll slices).
+  while (!stop_) {
+    pollfd fds[2] = {{client, POLLIN, 0}, {up, POLLIN, 0}};
+    int n = poll(fds, 2, 100);
+    if (n < 0) {
+      break;
+    }
+    bool closed = false;
+    for (int i = 0; i < 2 && !closed; ++i) {
+      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+        ssize_t got = recv(fds[i].fd, buf, sizeof buf, 0);
+        if (got <= 0 || !send_all(fds[1 - i].fd, std::string(buf, static_cast<std::size_t>(got)))) {
+          closed = true;
+        }
+      }
+    }
+    if (closed) {
+      break;
+    }
+  }
+  close(up);
+}
+
+void SwitchableRelay::tempfail(int client) {
+  send_all(client, "220 relay.test ESMTP\r\n");
+  std::string buffer;
+  char chunk[1024];
+  while (!stop_) {
+    pollfd p{client, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) {
+      continue;
+    }
+    ssize_t n = recv(client, chunk, sizeof chunk, 0);
+    if (n <= 0) {
+      return;
+    }
+    buffer.append(chunk, static_cast<std::size_t>(n));
+    std::size_t eol;
+    while ((eol = buffer.find("\r\n")) != std::string::npos) {
+      std::string verb = buffer.substr(0, std::min<std::size_t>(4, eol));
+      buffer.erase(0, eol + 2);
+      for (auto& ch : verb) {
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      }
+      if (verb == "QUIT") {
+        send_all(client, "221 bye\r\n");
+        return;
+      }
+      send_all(client, verb == "RCPT" ? "451 4.3.0 relay says try later\r\n" : "250 ok\r\n");
+    }
+  }
+}
+
+AgentProcess::AgentProcess(const std::string& config_path, const std::vector<std::string>& extra) {
+  static int counter = 0;
+  log_path_ = (temp_root() / ("agent" + std::to_string(++counter) + ".log")).string();
+  pid_ = fork();
+  if (pid_ == 0) {
+    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<std::string> args{MAILCANARY_BINARY, "run", "--config", config_path};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+}
+
+AgentProcess::~AgentProcess() {
+  if (pid_ > 0) {
+    stop();
+  }
+}
+
+std::string AgentProcess::log() const {
+  return read_file(log_path_);
+}
+
+bool AgentProcess::wait_for_log(const std::string& needle, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Polls the log file: the agent's output is the event we wait for.
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (log().find(needle) != std::string::npos) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+int AgentProcess::stop() {
+  if (pid_ <= 0) {
+    return -1;
+  }
+  kill(pid_, SIGTERM);
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (waitpid(pid_, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void AgentProcess::kill9() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+}
+
 }  // namespace itest

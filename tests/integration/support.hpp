@@ -89,4 +89,51 @@ class ScriptedPeer {
   std::thread thread_;
 };
 
+/// A TCP relay on 127.0.0.1 (kernel-chosen port) to an upstream server that can be
+/// switched at run time: `forward` relays every byte; `tempfail` answers SMTP itself
+/// with a 451 at RCPT (a member in outage); `hold` accepts and says nothing.
+class SwitchableRelay {
+ public:
+  enum class Mode { forward, tempfail, hold };
+  SwitchableRelay(std::string upstream_host, int upstream_port);
+  ~SwitchableRelay();
+  SwitchableRelay(const SwitchableRelay&) = delete;
+  SwitchableRelay& operator=(const SwitchableRelay&) = delete;
+  void set_mode(Mode m) { mode_ = m; }
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  void serve();
+  void relay(int client);
+  void tempfail(int client);
+  std::string upstream_host_;
+  int upstream_port_;
+  std::atomic<Mode> mode_{Mode::forward};
+  int listen_fd_ = -1;
+  int port_ = 0;
+  int stop_pipe_[2] = {-1, -1};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex threads_mutex_;
+  std::vector<std::thread> threads_;
+};
+
+/// A `mailcanary run` in the background; stopped (SIGTERM) by the destructor.
+class AgentProcess {
+ public:
+  AgentProcess(const std::string& config_path, const std::vector<std::string>& extra = {});
+  ~AgentProcess();
+  /// Waits (bounded) until the agent's log contains `needle`; true when it did.
+  bool wait_for_log(const std::string& needle, std::chrono::seconds timeout);
+  std::string log() const;
+  int stop();  // SIGTERM, waits; returns the exit status
+  void kill9();
+  int pid() const { return pid_; }
+
+ private:
+  int pid_ = -1;
+  std::string log_path_;
+};
+
 }  // namespace itest

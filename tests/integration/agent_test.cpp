@@ -1,0 +1,133 @@
+// `mailcanary run` against the real test bed: SLG outage windows with a member that
+// fails and recovers (through a switchable relay in front of Postfix), persistence of
+// canaries in flight across kill -9, and SIGHUP with a broken config.
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <fstream>
+
+#include "support.hpp"
+
+namespace {
+
+std::string agent_config(const std::string& name, const std::string& member,
+                         const std::string& imap_server, const std::string& slg) {
+  const std::string secrets = itest::source_dir() + "/tests/testbed/secrets/";
+  return "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" +
+         itest::write_temp_file(name + ".dir", "") +
+         ".state\"\ninterval = \"1s\"\n"
+         "hmac_key_file = \"" +
+         secrets +
+         "hmac.key\"\n\n"
+         "[smtp]\nhelo = \"canary.example.test\"\nfrom = \"bounces@example.test\"\n"
+         "port = 2525\ntimeout = \"2s\"\nattempts = 1\n\n"
+         "[[mailbox]]\nname = \"inbox\"\nserver = \"" +
+         imap_server +
+         "\"\nuser = \"canary\"\n"
+         "password_file = \"" +
+         secrets +
+         "canary.pass\"\npoll_interval = \"200ms\"\n\n"
+         "[slg]\n" +
+         slg +
+         "\n"
+         "[[target]]\nname = \"t\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n"
+         "members = [\"" +
+         member + "\"]\n";
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a failure shorter than the outage window raises no alarm, a longer one does "
+    "and clears after recovery",
+    "[integration][agent]") {
+  itest::SwitchableRelay relay("127.0.0.11", 2525);
+  auto path =
+      itest::write_temp_file("slg.toml", agent_config("slg", relay.address(), "127.0.0.1:1143",
+                                                      "latency_slo = \"3s\"\nlost_after = \"4s\"\n"
+                                                      "outage_window = \"4s\"\nrecover_after = 2\n"
+                                                      "health_fail_after = 2\n"));
+  itest::AgentProcess agent(path);
+  REQUIRE(agent.wait_for_log(" ok stage=done", std::chrono::seconds(20)));
+
+  // A blip: two failed probes (~2 s), well under the 4 s window.
+  relay.set_mode(itest::SwitchableRelay::Mode::tempfail);
+  REQUIRE(agent.wait_for_log("temp_fail stage=rcpt", std::chrono::seconds(10)));
+  REQUIRE(agent.wait_for_log("health DOWN", std::chrono::seconds(10)));
+  relay.set_mode(itest::SwitchableRelay::Mode::forward);
+  REQUIRE(agent.wait_for_log("health UP", std::chrono::seconds(10)));
+  CHECK(agent.log().find("ALARM RAISED") == std::string::npos);
+
+  // An outage: failing for longer than the window.
+  relay.set_mode(itest::SwitchableRelay::Mode::tempfail);
+  REQUIRE(agent.wait_for_log("ALARM RAISED", std::chrono::seconds(20)));
+  relay.set_mode(itest::SwitchableRelay::Mode::forward);
+  REQUIRE(agent.wait_for_log("alarm cleared", std::chrono::seconds(20)));
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("canaries in flight survive kill -9: after a restart they are found, not lost",
+          "[integration][agent]") {
+  // The agent reads its mailbox through a relay we can hold shut, so canaries stay in
+  // flight for as long as we like.
+  itest::SwitchableRelay imap("127.0.0.1", 1143);
+  imap.set_mode(itest::SwitchableRelay::Mode::hold);
+  auto path = itest::write_temp_file("crash.toml",
+                                     agent_config("crash", "127.0.0.11:2525", imap.address(),
+                                                  "latency_slo = \"60s\"\nlost_after = \"90s\"\n"));
+  std::string state_dir;
+  {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("state_dir = \"", 0) == 0) {
+        state_dir = line.substr(13, line.size() - 14);
+      }
+    }
+  }
+  {
+    itest::AgentProcess first(path);
+    // Wait until canaries were accepted by Postfix (they are then in flight, and the
+    // agent persisted them before waiting).
+    bool accepted = false;
+    for (int i = 0; i < 200 && !accepted; ++i) {
+      auto r = itest::run_command(
+          {"/usr/bin/sqlite3", state_dir + "/mailcanary.db", "SELECT count(*) FROM in_flight;"});
+      accepted = r.exit_code == 0 && !r.out.empty() && r.out[0] != '0';
+      if (!accepted) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    REQUIRE(accepted);
+    first.kill9();
+    CHECK(first.log().find(" lost ") == std::string::npos);
+  }
+  imap.set_mode(itest::SwitchableRelay::Mode::forward);
+  itest::AgentProcess second(path);
+  REQUIRE(second.wait_for_log("restored", std::chrono::seconds(20)));
+  REQUIRE(second.wait_for_log(" ok stage=done", std::chrono::seconds(20)));
+  CHECK(second.log().find(" lost ") == std::string::npos);
+  CHECK(second.stop() == 0);
+}
+
+TEST_CASE("SIGHUP with a broken config keeps the agent running on the old one",
+          "[integration][agent]") {
+  auto path = itest::write_temp_file("hup.toml",
+                                     agent_config("hup", "127.0.0.11:2525", "127.0.0.1:1143",
+                                                  "latency_slo = \"3s\"\nlost_after = \"4s\"\n"));
+  itest::AgentProcess agent(path);
+  REQUIRE(agent.wait_for_log(" ok stage=done", std::chrono::seconds(20)));
+  std::string good = itest::read_file(path);
+  std::ofstream(path) << good << "\nbogus_key = 1\n";
+  kill(agent.pid(), SIGHUP);
+  REQUIRE(agent.wait_for_log("config reload refused", std::chrono::seconds(10)));
+  CHECK(agent.log().find("unknown") != std::string::npos);
+  // Still probing afterwards.
+  auto before = agent.log().size();
+  bool more = false;
+  for (int i = 0; i < 200 && !more; ++i) {
+    more = agent.log().find(" ok stage=done", before) != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(more);
+  CHECK(agent.stop() == 0);
+}
