@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "mailcanary/agent/alertmanager.hpp"
 #include "mailcanary/agent/discovery.hpp"
 #include "mailcanary/agent/maintenance.hpp"
 #include "mailcanary/agent/shard.hpp"
@@ -21,6 +22,9 @@ using Steady = std::chrono::steady_clock;
 constexpr milliseconds kDiscoveryEvery = std::chrono::seconds(30);
 // The scheduler never sleeps longer than this, so stop and reload are prompt.
 constexpr milliseconds kMaxSleep = std::chrono::milliseconds(200);
+// Firing alerts expire in Alertmanager after this unless re-sent; re-sent every minute.
+constexpr std::chrono::seconds kFiringTtl = std::chrono::minutes(5);
+constexpr std::chrono::seconds kResendEvery = std::chrono::minutes(1);
 
 std::string rfc3339(SysTime t) {
   std::time_t tt = std::chrono::system_clock::to_time_t(t);
@@ -350,7 +354,14 @@ void Agent::record(ProbeResult r) {
       s.ref.member = r.member;
       s.next_due = Steady::time_point::max();
     }
+    // The resolve must carry the labels the alert fired with (same fingerprint).
+    const auto alarm_class_before = s.status.alarm_class;
+    const auto alarm_since_before = s.status.alarm_since;
     tr = observe(s.status, t->slg, r.cls, at, maintenance_end(cfg->maintenance, r.target, at));
+    const auto alarm_class =
+        tr.alarm == AlarmChange::cleared ? alarm_class_before : s.status.alarm_class;
+    const auto alarm_since =
+        tr.alarm == AlarmChange::cleared ? alarm_since_before : s.status.alarm_since;
     s.last = r;
     out.target = r.target;
     out.member = r.member;
@@ -359,14 +370,16 @@ void Agent::record(ProbeResult r) {
     out.result_json = to_json(r, false);
     out.member_state = encode_member_status(s.status);
     if (tr.alarm == AlarmChange::raised || tr.alarm == AlarmChange::cleared) {
-      nlohmann::json alert{
-          {"target", r.target},
-          {"member", r.member},
-          {"class", std::string(probes::to_string(s.status.alarm_class.value_or(r.cls)))},
-          {"instance", cfg->agent.instance},
-          {"stage", std::string(probes::to_string(r.stage))},
-          {"smtp_code", r.smtp_code},
-          {"detail", r.detail}};
+      nlohmann::json alert{{"target", r.target},
+                           {"member", r.member},
+                           {"class", std::string(probes::to_string(alarm_class.value_or(r.cls)))},
+                           {"instance", cfg->agent.instance},
+                           {"stage", std::string(probes::to_string(r.stage))},
+                           {"smtp_code", r.smtp_code},
+                           {"detail", r.detail},
+                           {"starts_at_ms", std::chrono::duration_cast<milliseconds>(
+                                                alarm_since.value_or(at).time_since_epoch())
+                                                .count()}};
       out.notification =
           NewNotification{r.target + "/" + r.member,
                           tr.alarm == AlarmChange::raised ? "firing" : "resolved", alert.dump()};
@@ -390,6 +403,71 @@ void Agent::record(ProbeResult r) {
   log(line);
 }
 
+void Agent::send_alerts(bool resend_active) {
+  std::shared_ptr<const config::Config> cfg;
+  {
+    std::lock_guard lock(mutex_);
+    cfg = config_;
+  }
+  const auto& urls = cfg->alertmanager.urls;
+  const auto now = clock_.wall();
+  const auto timeout = std::chrono::seconds(5);
+  for (const auto& n : store_->due_notifications(now, 50)) {
+    AlertInfo info;
+    if (!parse_alert_info(n.payload, info)) {
+      store_->mark_sent(n.id);  // not ours to retry forever
+      continue;
+    }
+    std::string body = alert_body(info, n.kind == "resolved", now, kFiringTtl);
+    std::string errors;
+    for (const auto& url : urls) {
+      std::string e = post_alerts(url, body, timeout);
+      if (!e.empty()) {
+        errors += (errors.empty() ? "" : "; ") + e;
+      }
+    }
+    if (errors.empty()) {
+      store_->mark_sent(n.id);
+      log("alertmanager: " + n.kind + " " + info.target + " " + info.member + " sent");
+    } else {
+      store_->reschedule(n.id, now + retry_backoff(n.attempts + 1), n.attempts + 1);
+      log("alertmanager: " + n.kind + " " + info.target + " " + info.member +
+          " not sent, kept for retry: " + errors);
+    }
+  }
+  if (!resend_active || urls.empty()) {
+    return;
+  }
+  // Re-send what is firing, well within kFiringTtl, so Alertmanager never resolves an
+  // outage that still goes on.
+  std::vector<AlertInfo> active;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [key, s] : slots_) {
+      if (s.status.in_alarm) {
+        AlertInfo a;
+        a.target = key.first;
+        a.member = key.second;
+        a.cls = std::string(probes::to_string(s.status.alarm_class.value_or(
+            s.status.last_failure_class.value_or(probes::ResultClass::lost))));
+        a.instance = cfg->agent.instance;
+        a.starts_at = s.status.alarm_since.value_or(now);
+        if (s.last) {
+          a.stage = std::string(probes::to_string(s.last->stage));
+          a.smtp_code = s.last->smtp_code;
+          a.detail = s.last->detail;
+        }
+        active.push_back(std::move(a));
+      }
+    }
+  }
+  for (const auto& a : active) {
+    for (const auto& url : urls) {
+      post_alerts(url, alert_body(a, false, now, kFiringTtl), timeout);
+    }
+  }
+}
+
 void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
   {
     std::lock_guard lock(queue_mutex_);
@@ -400,6 +478,22 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
     workers_.emplace_back([this] { worker_loop(); });
   }
   restore_in_flight();
+  // Alertmanager traffic has its own thread: a slow Alertmanager never delays probes.
+  std::thread alerts([this, &stop] {
+    auto last_resend = clock_.now();
+    while (!stop.load()) {
+      bool resend = clock_.now() - last_resend >= kResendEvery;
+      if (resend) {
+        last_resend = clock_.now();
+      }
+      try {
+        send_alerts(resend);
+      } catch (const std::exception& e) {
+        log("alertmanager: " + std::string(e.what()));
+      }
+      clock_.sleep_for(milliseconds(500));
+    }
+  });
   log("running: " + std::to_string(config_->targets.size()) + " targets, state in " +
       store_->path().string());
   // Bounded by `stop`; each pass sleeps at most kMaxSleep.
@@ -418,6 +512,7 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
     schedule_due();
     clock_.sleep_for(kMaxSleep);
   }
+  alerts.join();
   log("stopping: in-flight canaries stay in the state database");
 }
 

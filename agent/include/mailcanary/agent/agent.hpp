@@ -85,6 +85,7 @@ class Agent {
   MailboxWatcher& watcher_for(const config::TargetConfig& t);
   void restore_in_flight();
   void worker_loop();
+  void send_alerts(bool resend_active);
   void log(const std::string& line) const;
 
   AgentOptions options_;

@@ -1,0 +1,145 @@
+// A real Alertmanager (Debian's prometheus-alertmanager) receives MailFlowOutage for a
+// member in outage and its resolve when it recovers; with Alertmanager down during the
+// outage, the alert is kept and arrives once it is back.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "support.hpp"
+
+namespace {
+
+constexpr const char* kAmAddress = "127.0.0.1:19093";
+
+class Alertmanager {
+ public:
+  Alertmanager() {
+    dir_ = itest::write_temp_file("am.dir", "") + ".d";
+    std::filesystem::create_directories(dir_);
+    std::filesystem::copy_file(itest::write_temp_file("am.yml",
+                                                      "route:\n  receiver: blackhole\nreceivers:\n"
+                                                      "  - name: blackhole\n"),
+                               dir_ + "/alertmanager.yml",
+                               std::filesystem::copy_options::overwrite_existing);
+    start();
+  }
+  ~Alertmanager() { stop(); }
+
+  void start() {
+    pid_ = fork();
+    if (pid_ == 0) {
+      std::string log = dir_ + "/am.log";
+      FILE* f = freopen(log.c_str(), "a", stderr);
+      (void)f;
+      execl("/usr/bin/prometheus-alertmanager", "prometheus-alertmanager",
+            ("--config.file=" + dir_ + "/alertmanager.yml").c_str(),
+            ("--storage.path=" + dir_ + "/data").c_str(),
+            (std::string("--web.listen-address=") + kAmAddress).c_str(),
+            "--cluster.listen-address=", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // Ready when its API answers (bounded).
+    for (int i = 0; i < 300; ++i) {
+      if (api("/-/ready").exit_code == 0) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL("alertmanager did not become ready: " << itest::read_file(dir_ + "/am.log"));
+  }
+
+  void stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int st = 0;
+      waitpid(pid_, &st, 0);
+      pid_ = -1;
+    }
+  }
+
+  static itest::CommandResult api(const std::string& path) {
+    return itest::run_command(
+        {"/usr/bin/curl", "-sf", "--max-time", "2", std::string("http://") + kAmAddress + path},
+        std::chrono::seconds(5));
+  }
+
+  // Active MailFlowOutage alerts' JSON.
+  static std::string alerts() {
+    return api("/api/v2/alerts?filter=alertname%3D%22MailFlowOutage%22").out;
+  }
+
+  // Waits (bounded) until alerts() does (or does not) mention `needle`.
+  static bool wait_alerts(const std::string& needle, bool present, std::chrono::seconds t) {
+    UNSCOPED_INFO("alerts: " << alerts());
+    auto deadline = std::chrono::steady_clock::now() + t;
+    while (std::chrono::steady_clock::now() < deadline) {
+      bool has = alerts().find(needle) != std::string::npos;
+      if (has == present) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+ private:
+  std::string dir_;
+  pid_t pid_ = -1;
+};
+
+std::string config(const std::string& member) {
+  const std::string secrets = itest::source_dir() + "/tests/testbed/secrets/";
+  return "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" +
+         itest::write_temp_file("am-state.dir", "") +
+         ".state\"\ninterval = \"1s\"\n"
+         "instance = \"probe-test\"\nhmac_key_file = \"" +
+         secrets +
+         "hmac.key\"\n\n"
+         "[smtp]\nfrom = \"bounces@example.test\"\ntimeout = \"2s\"\nattempts = 1\n\n"
+         "[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\nuser = \"canary\"\n"
+         "password_file = \"" +
+         secrets +
+         "canary.pass\"\npoll_interval = \"200ms\"\n\n"
+         "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\noutage_window = \"2s\"\n"
+         "recover_after = 1\n\n"
+         "[alertmanager]\nurls = [\"http://" +
+         std::string(kAmAddress) +
+         "\"]\n\n"
+         "[[target]]\nname = \"am\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n"
+         "members = [\"" +
+         member + "\"]\n";
+}
+
+}  // namespace
+
+TEST_CASE("Alertmanager gets MailFlowOutage, its resolve, and the alert it missed while down",
+          "[integration][alertmanager]") {
+  Alertmanager am;
+  itest::SwitchableRelay relay("127.0.0.11", 2525);
+  itest::AgentProcess agent(itest::write_temp_file("am.toml", config(relay.address())));
+  REQUIRE(agent.wait_for_log(" ok stage=done", std::chrono::seconds(20)));
+
+  relay.set_mode(itest::SwitchableRelay::Mode::tempfail);
+  REQUIRE(agent.wait_for_log("ALARM RAISED", std::chrono::seconds(20)));
+  REQUIRE(Alertmanager::wait_alerts(relay.address(), true, std::chrono::seconds(20)));
+  auto alerts = Alertmanager::alerts();
+  CHECK(alerts.find("\"target\":\"am\"") != std::string::npos);
+  CHECK(alerts.find("\"class\":\"temp_fail\"") != std::string::npos);
+  CHECK(alerts.find("\"instance\":\"probe-test\"") != std::string::npos);
+
+  relay.set_mode(itest::SwitchableRelay::Mode::forward);
+  REQUIRE(agent.wait_for_log("alarm cleared", std::chrono::seconds(20)));
+  INFO("agent log: " << agent.log());
+  REQUIRE(Alertmanager::wait_alerts(relay.address(), false, std::chrono::seconds(20)));
+
+  // Alertmanager down while the next outage starts: the alert waits in the outbox.
+  am.stop();
+  relay.set_mode(itest::SwitchableRelay::Mode::tempfail);
+  REQUIRE(agent.wait_for_log("not sent, kept for retry", std::chrono::seconds(30)));
+  am.start();
+  REQUIRE(Alertmanager::wait_alerts(relay.address(), true, std::chrono::seconds(30)));
+  CHECK(agent.stop() == 0);
+}
