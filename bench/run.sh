@@ -11,3 +11,6 @@ export MAILCANARY_TESTBED_DIR=${MAILCANARY_TESTBED_DIR:-/tmp/mailcanary-bench-te
 trap '"$here/tests/testbed/testbed.sh" stop >/dev/null' EXIT
 echo "== mailbox detection latency"
 "$here/build-bench/bench/bench_detect_latency" "$count" "$MAILCANARY_TESTBED_DIR"
+"$here/tests/testbed/testbed.sh" stop >/dev/null
+echo "== agent at scale (1000 members)"
+"$here/bench/agent_scale.sh" 1000 120 "$here/build-bench"

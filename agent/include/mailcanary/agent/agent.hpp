@@ -78,7 +78,9 @@ class Agent {
 
   void load_config();
   void rediscover();
-  void schedule_due();
+  /// Queues the members that are due; returns how long until the next one is.
+  std::chrono::milliseconds schedule_due();
+  void log_run_figures();
   void probe(Key key);
   void on_decided(const std::string& canary_id, const probes::Confirmation& c);
   void record(ProbeResult r);
@@ -103,7 +105,14 @@ class Agent {
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
-  std::deque<Key> queue_;
+  struct Queued {
+    Key key;
+    std::chrono::steady_clock::time_point due;
+  };
+  std::deque<Queued> queue_;
+  static constexpr std::size_t kMaxDriftSamples = 100000;
+  std::vector<double> drift_;  // seconds late per probe start (guarded by queue_mutex_)
+  std::size_t drift_next_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
   std::atomic<std::uint64_t> recorded_{0};
