@@ -322,6 +322,14 @@ void Agent::restore_in_flight() {
 }
 
 void Agent::on_decided(const std::string& canary_id, const probes::Confirmation& c) {
+  if (c.state == probes::Confirmation::State::found_after_lost) {
+    // Already recorded as lost; its arrival is news for the operator, not a success.
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.1f", c.delivery_seconds);
+    log("late arrival of lost canary " + canary_id + " after " + buf + " s (already counted lost)");
+    ++late_arrivals_;
+    return;
+  }
   InFlightContext ctx;
   std::shared_ptr<const config::Config> cfg;
   {

@@ -136,6 +136,7 @@ void apply_confirmation(ProbeResult& r, const config::TargetConfig& t,
       arrival = probes::Arrival::bounced;
       r.detail = "accepted (" + r.detail + "), then bounced: " + c.error;
       break;
+    case probes::Confirmation::State::found_after_lost:  // not a new result (see Agent)
     case probes::Confirmation::State::reader_failed:
       arrival = probes::Arrival::reader_failed;
       r.detail = c.error;

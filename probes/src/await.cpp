@@ -4,6 +4,15 @@
 
 namespace mailcanary::probes {
 
+void CanaryWaiter::add_lost(const PendingCanary& p) {
+  if (lost_.size() >= kMaxLostWatched) {
+    lost_.erase(std::min_element(lost_.begin(), lost_.end(), [](auto& a, auto& b) {
+      return a.second.deadline < b.second.deadline;
+    }));
+  }
+  lost_[p.id] = p;
+}
+
 std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& clock) {
   std::vector<std::pair<std::string, Confirmation>> decided;
   if (open_.empty()) {
@@ -13,6 +22,9 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
   for (const auto& [id, p] : open_) {
     wanted.insert(id);
   }
+  for (const auto& [id, p] : lost_) {
+    wanted.insert(id);
+  }
   try {
     auto found = reader_.scan(wanted);
     last_scan_failed_ = false;
@@ -20,6 +32,16 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
     for (auto& f : found) {
       auto it = open_.find(f.id);
       if (it == open_.end()) {
+        if (auto l = lost_.find(f.id); l != lost_.end()) {
+          Confirmation c;
+          c.state = Confirmation::State::found_after_lost;
+          c.folder = std::move(f.folder);
+          c.headers = std::move(f.headers);
+          c.delivery_seconds =
+              std::max(0.0, std::chrono::duration<double>(now - l->second.accepted_at).count());
+          decided.emplace_back(f.id, std::move(c));
+          lost_.erase(l);
+        }
         continue;
       }
       Confirmation c;
@@ -66,12 +88,17 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
   // Past its deadline, a canary is decided: not found if the reader was working, a
   // reader failure if the reader could not look.
   const auto now = clock.now();
+  for (auto it = lost_.begin(); it != lost_.end();) {
+    it = now - it->second.deadline > kLostWatch ? lost_.erase(it) : std::next(it);
+  }
   for (auto it = open_.begin(); it != open_.end();) {
     if (now >= it->second.deadline) {
       Confirmation c;
       if (last_scan_failed_) {
         c.state = Confirmation::State::reader_failed;
         c.error = last_error_;
+      } else {
+        add_lost(it->second);
       }
       decided.emplace_back(it->first, std::move(c));
       it = open_.erase(it);
@@ -112,7 +139,9 @@ std::map<std::string, Confirmation> await_canaries(MailboxReader& reader, Mailbo
   // deadline; the pass cap guards against a clock that stands still.
   for (int pass = 0; !waiter.empty() && pass < 1000000; ++pass) {
     for (auto& [id, c] : waiter.step(clock)) {
-      out[id] = std::move(c);
+      if (c.state != Confirmation::State::found_after_lost) {  // stays not_found
+        out[id] = std::move(c);
+      }
     }
     if (waiter.empty()) {
       break;

@@ -188,3 +188,36 @@ TEST_CASE("a failing bounce mailbox never fails a canary", "[await]") {
   auto res = await_canaries(inbox, &bounces, {{"a", t0, t0 + 10s}}, WaitPolicy{1s}, clock);
   CHECK(res["a"].state == Confirmation::State::found);
 }
+
+TEST_CASE("a canary that arrives after it was declared lost is reported as such, once", "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  auto t0 = clock.now();
+  CanaryWaiter waiter(reader, nullptr, WaitPolicy{1s});
+  waiter.add({"slow", t0, t0 + 5s});
+  std::vector<std::pair<std::string, Confirmation>> all;
+  for (int i = 0; i < 10; ++i) {
+    for (auto& d : waiter.step(clock)) {
+      all.push_back(d);
+    }
+    clock.sleep_for(1s);
+  }
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].second.state == Confirmation::State::not_found);
+  // It lands at t0 + 20 s; another canary keeps the waiter scanning.
+  reader.arrivals["slow"] = t0 + 20s;
+  reader.arrivals["next"] = t0 + 21s;
+  waiter.add({"next", t0 + 19s, t0 + 60s});
+  for (int i = 0; i < 20 && !waiter.empty(); ++i) {
+    for (auto& d : waiter.step(clock)) {
+      all.push_back(d);
+    }
+    clock.sleep_for(1s);
+  }
+  REQUIRE(all.size() == 3);
+  CHECK(all[1].first == "slow");
+  CHECK(all[1].second.state == Confirmation::State::found_after_lost);
+  CHECK(all[1].second.delivery_seconds >= 20.0);
+  CHECK(all[2].first == "next");
+  CHECK(all[2].second.state == Confirmation::State::found);
+}

@@ -116,6 +116,7 @@ class Agent {
   bool stopping_ = false;
   std::vector<std::thread> workers_;
   std::atomic<std::uint64_t> recorded_{0};
+  std::atomic<std::uint64_t> late_arrivals_{0};
 };
 
 }  // namespace mailcanary::agent

@@ -74,7 +74,9 @@ struct PendingCanary {
 };
 
 struct Confirmation {
-  enum class State { found, not_found, bounced, reader_failed };
+  /// found_after_lost: a canary already decided not_found arrived after all. It is not
+  /// a new success: the caller records it as a late arrival of a lost canary.
+  enum class State { found, not_found, bounced, reader_failed, found_after_lost };
   State state = State::not_found;
   double delivery_seconds = 0;  // found: from accepted_at to the scan that saw it
   std::string folder;
@@ -103,6 +105,10 @@ class CanaryWaiter {
       : reader_(reader), bounces_(bounces), policy_(policy) {}
 
   void add(const PendingCanary& p) { open_[p.id] = p; }
+  /// Watches for a canary already decided lost (e.g. after a restart), to report it
+  /// as found_after_lost if it turns up.
+  void add_lost(const PendingCanary& p);
+  /// Nothing open (lost canaries still watched do not count: they need no haste).
   bool empty() const { return open_.empty(); }
   std::size_t open_count() const { return open_.size(); }
 
@@ -121,6 +127,11 @@ class CanaryWaiter {
   MailboxReader* bounces_;
   WaitPolicy policy_;
   std::map<std::string, PendingCanary> open_;
+  // Canaries decided not_found, still looked for (and removed when they turn up) for
+  // kLostWatch after their deadline; bounded in count.
+  static constexpr std::chrono::hours kLostWatch{24};
+  static constexpr std::size_t kMaxLostWatched = 10000;
+  std::map<std::string, PendingCanary> lost_;
   std::string last_error_;
   bool last_scan_failed_ = false;
 };
