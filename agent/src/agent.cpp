@@ -1,4 +1,5 @@
 #include "mailcanary/agent/agent.hpp"
+#include "time_text.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -26,15 +27,6 @@ constexpr milliseconds kMaxSleep = std::chrono::milliseconds(200);
 // Firing alerts expire in Alertmanager after this unless re-sent; re-sent every minute.
 constexpr std::chrono::seconds kFiringTtl = std::chrono::minutes(5);
 constexpr std::chrono::seconds kResendEvery = std::chrono::minutes(1);
-
-std::string rfc3339(SysTime t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 milliseconds interval_of(const config::Config& cfg, const config::TargetConfig& t) {
   return t.interval.value_or(cfg.agent.interval);

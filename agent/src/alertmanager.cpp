@@ -1,4 +1,5 @@
 #include "mailcanary/agent/alertmanager.hpp"
+#include "time_text.hpp"
 
 #include <curl/curl.h>
 
@@ -9,15 +10,6 @@
 
 namespace mailcanary::agent {
 namespace {
-
-std::string rfc3339(SysTime t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 size_t discard(char*, size_t size, size_t n, void*) {
   return size * n;

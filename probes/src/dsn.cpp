@@ -3,6 +3,7 @@
 #include <cctype>
 #include <vector>
 
+#include "ascii.hpp"
 #include "mailcanary/probes/canary.hpp"
 
 namespace mailcanary::probes {
@@ -31,14 +32,7 @@ std::string trimmed(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
     s.remove_suffix(1);
   }
-  std::string out(s.substr(0, kMaxValueBytes));
-  for (auto& c : out) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f) {
-      c = '?';
-    }
-  }
-  return out;
+  return printable_ascii(s, kMaxValueBytes);
 }
 
 // Lines with header-style folding undone: a line starting with white space continues

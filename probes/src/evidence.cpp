@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "ascii.hpp"
 #include "mailcanary/probes/mailbox.hpp"
 
 namespace mailcanary::probes {
@@ -14,14 +15,7 @@ constexpr std::size_t kMaxHops = 32;
 constexpr std::size_t kMaxFieldBytes = 512;
 
 std::string bounded(std::string_view s) {
-  std::string out(s.substr(0, kMaxFieldBytes));
-  for (auto& c : out) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f) {
-      c = '?';
-    }
-  }
-  return out;
+  return printable_ascii(s, kMaxFieldBytes);
 }
 
 // Splits on whitespace, dropping parenthesised comments.

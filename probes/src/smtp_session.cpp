@@ -1,5 +1,7 @@
 #include "mailcanary/probes/smtp_session.hpp"
 
+#include "ascii.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -26,18 +28,9 @@ bool starts_with_word(std::string_view line, std::string_view word) {
 }
 
 // Printable ASCII only, bounded: server text goes into JSON, logs and terminals.
+// Printable, bounded, and marked when cut.
 std::string sanitize(std::string_view s, std::size_t max) {
-  std::string out;
-  out.reserve(std::min(s.size(), max));
-  for (char c : s) {
-    if (out.size() >= max) {
-      out += "...";
-      break;
-    }
-    auto u = static_cast<unsigned char>(c);
-    out += (u >= 0x20 && u < 0x7f) ? c : '?';
-  }
-  return out;
+  return printable_ascii(s, max) + (s.size() > max ? "..." : "");
 }
 
 }  // namespace

@@ -30,6 +30,23 @@ fs::path temp_root() {
   return root;
 }
 
+// A listening socket on 127.0.0.1 at a port the kernel picks (returned in `port`).
+int listen_on_loopback(int& port, const char* who) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 64) != 0) {
+    throw std::runtime_error(std::string(who) + ": cannot listen on 127.0.0.1");
+  }
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
 }  // namespace
 
 CommandResult run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
@@ -162,20 +179,10 @@ std::vector<std::string> maildir_files_containing(const std::string& user,
 }
 
 ScriptedPeer::ScriptedPeer(SmtpScript script) : script_(std::move(script)) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      listen(listen_fd_, 16) != 0 || pipe(stop_pipe_) != 0) {
-    throw std::runtime_error("scripted peer: cannot listen");
+  listen_fd_ = listen_on_loopback(port_, "scripted peer");
+  if (pipe(stop_pipe_) != 0) {
+    throw std::runtime_error("scripted peer: pipe failed");
   }
-  socklen_t len = sizeof addr;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
   thread_ = std::thread([this] { serve(); });
 }
 
@@ -315,19 +322,10 @@ bool ScriptedPeer::converse(int fd) {
 
 SwitchableRelay::SwitchableRelay(std::string upstream_host, int upstream_port)
     : upstream_host_(std::move(upstream_host)), upstream_port_(upstream_port) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      listen(listen_fd_, 64) != 0 || pipe(stop_pipe_) != 0) {
-    throw std::runtime_error("relay: cannot listen");
+  listen_fd_ = listen_on_loopback(port_, "relay");
+  if (pipe(stop_pipe_) != 0) {
+    throw std::runtime_error("relay: pipe failed");
   }
-  socklen_t len = sizeof addr;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
   thread_ = std::thread([this] { serve(); });
 }
 
