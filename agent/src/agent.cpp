@@ -345,11 +345,52 @@ void Agent::on_decided(const std::string& canary_id, const probes::Confirmation&
   record(std::move(r));
 }
 
+std::string Agent::observe_mailbox_of(const config::TargetConfig& t, const ProbeResult& r,
+                                      SysTime at) {
+  // Caller holds mutex_. Only probes whose canary reached the mailbox side say anything
+  // about the reader: mailbox_error is a failed read, ok/late/junked/lost/bounced a
+  // working one.
+  using probes::ResultClass;
+  if (r.stage != probes::Stage::done && r.stage != probes::Stage::mailbox) {
+    return {};
+  }
+  auto& st = mailboxes_[t.mailbox];
+  auto change = observe_mailbox(st, t.slg.outage_window, r.cls != ResultClass::mailbox_error, at);
+  if (change == AlarmChange::raised) {
+    store_->enqueue_notification(
+        {"mailbox/" + t.mailbox, "firing",
+         nlohmann::json{{"target", "mailbox"},
+                        {"member", t.mailbox},
+                        {"class", "mailbox_error"},
+                        {"instance", config_->agent.instance},
+                        {"stage", "mailbox"},
+                        {"detail", r.detail},
+                        {"starts_at_ms", std::chrono::duration_cast<milliseconds>(
+                                             st.alarm_since.value_or(at).time_since_epoch())
+                                             .count()}}
+             .dump()},
+        at);
+    return "MAILBOX ALARM RAISED for mailbox " + t.mailbox + ": " + r.detail;
+  }
+  if (change == AlarmChange::cleared) {
+    store_->enqueue_notification({"mailbox/" + t.mailbox, "resolved",
+                                  nlohmann::json{{"target", "mailbox"},
+                                                 {"member", t.mailbox},
+                                                 {"class", "mailbox_error"},
+                                                 {"instance", config_->agent.instance}}
+                                      .dump()},
+                                 at);
+    return "mailbox alarm cleared for mailbox " + t.mailbox;
+  }
+  return {};
+}
+
 void Agent::record(ProbeResult r) {
   const auto at = clock_.wall();
   std::shared_ptr<const config::Config> cfg;
   Outcome out;
   Transitions tr;
+  std::string mailbox_change;
   {
     std::lock_guard lock(mutex_);
     cfg = config_;
@@ -370,6 +411,7 @@ void Agent::record(ProbeResult r) {
     const auto alarm_class_before = s.status.alarm_class;
     const auto alarm_since_before = s.status.alarm_since;
     tr = observe(s.status, t->slg, r.cls, at, maintenance_end(cfg->maintenance, r.target, at));
+    mailbox_change = observe_mailbox_of(*t, r, at);
     const auto alarm_class =
         tr.alarm == AlarmChange::cleared ? alarm_class_before : s.status.alarm_class;
     const auto alarm_since =
@@ -406,6 +448,9 @@ void Agent::record(ProbeResult r) {
     line += " alarm cleared";
   } else if (tr.alarm == AlarmChange::suppressed) {
     line += " (alarm suppressed: maintenance)";
+  }
+  if (!mailbox_change.empty()) {
+    log(mailbox_change);
   }
   if (tr.health == HealthChange::went_down) {
     line += " health DOWN";
@@ -580,6 +625,16 @@ std::string Agent::status_json() const {
     members.push_back(std::move(m));
   }
   doc["canaries_in_flight"] = in_flight_.size();
+  auto& boxes = doc["mailboxes"] = nlohmann::ordered_json::array();
+  for (const auto& [name, st] : mailboxes_) {
+    nlohmann::ordered_json b{{"mailbox", name},
+                             {"in_alarm", st.in_alarm},
+                             {"consecutive_errors", st.consecutive_errors}};
+    if (st.last_success_at) {
+      b["last_success"] = rfc3339(*st.last_success_at);
+    }
+    boxes.push_back(std::move(b));
+  }
   return doc.dump();
 }
 

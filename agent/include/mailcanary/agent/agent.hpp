@@ -84,6 +84,7 @@ class Agent {
   void probe(Key key);
   void on_decided(const std::string& canary_id, const probes::Confirmation& c);
   void record(ProbeResult r);
+  std::string observe_mailbox_of(const config::TargetConfig& t, const ProbeResult& r, SysTime at);
   MailboxWatcher& watcher_for(const config::TargetConfig& t);
   void restore_in_flight();
   void worker_loop();
@@ -100,6 +101,7 @@ class Agent {
   mutable std::mutex mutex_;
   std::map<Key, Slot> slots_;
   std::map<std::string, InFlightContext> in_flight_;
+  std::map<std::string, MailboxStatus> mailboxes_;  // agent-level alarm per mailbox
   std::map<std::pair<std::string, std::string>, std::unique_ptr<MailboxWatcher>> watchers_;
   std::chrono::steady_clock::time_point next_discovery_{};
 
