@@ -13,6 +13,7 @@
 #include "mailcanary/agent/discovery.hpp"
 #include "mailcanary/agent/maintenance.hpp"
 #include "mailcanary/agent/shard.hpp"
+#include "mailcanary/agent/web_server.hpp"
 
 namespace mailcanary::agent {
 namespace {
@@ -56,6 +57,7 @@ Agent::Agent(AgentOptions options, probes::Clock& clock)
     log("the unusable state database was moved aside to " + store_->moved_aside()->string());
   }
   resolver_ = std::make_unique<probes::Resolver>(config_->dns, clock_);
+  exporter_ = std::make_unique<Exporter>(config_->agent.instance, MAILCANARY_AGENT_VERSION);
 }
 
 Agent::~Agent() {
@@ -88,6 +90,7 @@ void Agent::load_config() {
     fresh = load(options_.config_path);
   } catch (const std::exception& e) {
     log("config reload refused, keeping the running config:\n" + std::string(e.what()));
+    exporter_->count_config_reload(false);
     return;
   }
   {
@@ -95,6 +98,7 @@ void Agent::load_config() {
     config_ = fresh;
     next_discovery_ = {};  // rediscover now: targets may have changed
   }
+  exporter_->count_config_reload(true);
   log("config reloaded from " + options_.config_path);
 }
 
@@ -143,6 +147,7 @@ void Agent::rediscover() {
       if (!seen.count(it->first) && !it->second.running) {
         log("member " + it->first.first + " " + it->first.second + " retired");
         store_->forget_member(it->first.first, it->first.second);
+        exporter_->retire_member(it->first.first, it->first.second);
         it = slots_.erase(it);
       } else {
         ++it;
@@ -172,6 +177,7 @@ milliseconds Agent::schedule_due() {
       s.next_due = std::max(s.next_due + interval, now + interval / 2);
       if (s.running) {
         ++s.skipped;  // still busy from the last slot: skip this one, count it
+        exporter_->count_skipped(key.first, key.second);
         log("probe of " + key.first + " " + key.second + " skipped: the previous one still runs");
         continue;
       }
@@ -276,6 +282,7 @@ void Agent::probe(Key key) {
   store_->add_in_flight(rec);
   std::lock_guard lock(mutex_);
   in_flight_[rec.id] = {rec, r};
+  exporter_->set_in_flight(in_flight_.size());
   watcher_for(t).add({rec.id, accepted, accepted + t.slg.lost_after});
 }
 
@@ -332,6 +339,7 @@ void Agent::on_decided(const std::string& canary_id, const probes::Confirmation&
     }
     ctx = std::move(it->second);
     in_flight_.erase(it);
+    exporter_->set_in_flight(in_flight_.size());
     cfg = config_;
   }
   const auto* t = cfg->find_target(ctx.record.target);
@@ -355,6 +363,7 @@ std::string Agent::observe_mailbox_of(const config::TargetConfig& t, const Probe
     return {};
   }
   auto& st = mailboxes_[t.mailbox];
+  exporter_->set_mailbox_up(t.mailbox, r.cls != ResultClass::mailbox_error);
   auto change = observe_mailbox(st, t.slg.outage_window, r.cls != ResultClass::mailbox_error, at);
   if (change == AlarmChange::raised) {
     store_->enqueue_notification(
@@ -412,6 +421,8 @@ void Agent::record(ProbeResult r) {
     const auto alarm_since_before = s.status.alarm_since;
     tr = observe(s.status, t->slg, r.cls, at, maintenance_end(cfg->maintenance, r.target, at));
     mailbox_change = observe_mailbox_of(*t, r, at);
+    exporter_->record_probe(r);
+    exporter_->set_member_status(r.target, r.member, s.status);
     const auto alarm_class =
         tr.alarm == AlarmChange::cleared ? alarm_class_before : s.status.alarm_class;
     const auto alarm_since =
@@ -480,6 +491,7 @@ void Agent::send_alerts(bool resend_active) {
     for (const auto& url : urls) {
       std::string e = post_alerts(url, body, timeout);
       if (!e.empty()) {
+        exporter_->count_alertmanager_failure(url);
         errors += (errors.empty() ? "" : "; ") + e;
       }
     }
@@ -492,6 +504,7 @@ void Agent::send_alerts(bool resend_active) {
           " not sent, kept for retry: " + errors);
     }
   }
+  exporter_->set_pending_notifications(store_->pending_notifications());
   if (!resend_active || urls.empty()) {
     return;
   }
@@ -559,6 +572,14 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
     workers_.emplace_back([this] { worker_loop(); });
   }
   restore_in_flight();
+  WebServer web(config_->agent.listen.host, config_->agent.listen.port,
+                {[this] { return metrics_text(); }, [this] { return status_json(); },
+                 [this](const std::string& t, const std::string& m) {
+                   auto h = health(t, m);
+                   return WebServer::Response{h.code, "text/plain; charset=utf-8", h.body};
+                 }});
+  log("HTTP endpoints on " + config_->agent.listen.host + ":" + std::to_string(web.port()) +
+      ": /metrics /healthz /status /health/TARGET/MEMBER");
   // Alertmanager traffic has its own thread: a slow Alertmanager never delays probes.
   std::thread alerts([this, &stop] {
     auto last_resend = clock_.now();

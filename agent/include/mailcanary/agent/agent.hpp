@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "mailcanary/agent/alarm.hpp"
+#include "mailcanary/agent/exporter.hpp"
 #include "mailcanary/agent/mailbox_watcher.hpp"
 #include "mailcanary/agent/probe_run.hpp"
 #include "mailcanary/agent/state_store.hpp"
@@ -56,6 +57,9 @@ class Agent {
   /// The /status document: every member, its last result, class, alarm and health.
   std::string status_json() const;
   HealthView health(const std::string& target, const std::string& member) const;
+
+  /// The Prometheus text exposition of the agent's metrics.
+  std::string metrics_text() const { return exporter_->render(); }
 
   /// Counters for tests and logs.
   std::uint64_t probes_recorded() const { return recorded_.load(); }
@@ -96,6 +100,7 @@ class Agent {
   std::unique_ptr<StateStore> store_;
   std::shared_ptr<const config::Config> config_;
   std::unique_ptr<probes::Resolver> resolver_;
+  std::unique_ptr<Exporter> exporter_;
   probes::SystemRandom random_;
 
   mutable std::mutex mutex_;

@@ -1,0 +1,265 @@
+#include "mailcanary/agent/exporter.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
+#include <functional>
+#include <vector>
+
+namespace mailcanary::agent {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+using Labels = std::map<std::string, std::string>;
+
+struct Exporter::Families {
+  Family<Counter>* probes;
+  Family<Histogram>* latency;
+  Family<Histogram>* stage;
+  Family<Gauge>* up;
+  Family<Gauge>* alarm;
+  Family<Gauge>* maintenance;
+  Family<Gauge>* last_success;
+  Family<Gauge>* in_flight;
+  Family<Counter>* skipped;
+  Family<Gauge>* mailbox_up;
+  Family<Counter>* am_failures;
+  Family<Gauge>* am_pending;
+  Family<Counter>* reloads;
+  Family<Gauge>* reload_ok;
+  Family<Gauge>* hop_delay;
+  Family<Gauge>* build;
+  // Every series of a member, to remove them when it retires.
+  std::map<std::pair<std::string, std::string>, std::vector<std::function<void()>>> removers;
+};
+
+namespace {
+
+// Mail-flow latency: 50 ms on a LAN to 30 minutes through a congested queue.
+const Histogram::BucketBoundaries kLatencyBuckets{0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,   10,
+                                                  30,   60,  120,  300, 600, 1200, 1800};
+// One SMTP stage: a millisecond on loopback to a minute for a stalling server.
+const Histogram::BucketBoundaries kStageBuckets{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                0.5,   1,     2.5,  5,     10,   30,  60};
+
+}  // namespace
+
+Exporter::Exporter(const std::string& instance, const std::string& version)
+    : registry_(std::make_shared<prometheus::Registry>()), f_(std::make_unique<Families>()) {
+  if (!instance.empty()) {
+    base_["instance"] = instance;
+  }
+  auto& r = *registry_;
+  f_->probes = &prometheus::BuildCounter()
+                    .Name("mailcanary_probes_total")
+                    .Help("Probes by result class.")
+                    .Register(r);
+  f_->latency = &prometheus::BuildHistogram()
+                     .Name("mailcanary_delivery_latency_seconds")
+                     .Help("Time from the server's acceptance to the canary found in the mailbox.")
+                     .Register(r);
+  f_->stage = &prometheus::BuildHistogram()
+                   .Name("mailcanary_smtp_stage_duration_seconds")
+                   .Help("Time spent in each SMTP stage.")
+                   .Register(r);
+  f_->up = &prometheus::BuildGauge()
+                .Name("mailcanary_member_up")
+                .Help("1 when the member is UP in the load-balancer health view.")
+                .Register(r);
+  f_->alarm = &prometheus::BuildGauge()
+                   .Name("mailcanary_alarm")
+                   .Help("1 while the member is in alarm (SLG outage).")
+                   .Register(r);
+  f_->maintenance = &prometheus::BuildGauge()
+                         .Name("mailcanary_in_maintenance")
+                         .Help("1 while a maintenance window covers the member.")
+                         .Register(r);
+  f_->last_success = &prometheus::BuildGauge()
+                          .Name("mailcanary_last_success_timestamp_seconds")
+                          .Help("When the member last delivered a canary in time.")
+                          .Register(r);
+  f_->in_flight = &prometheus::BuildGauge()
+                       .Name("mailcanary_canaries_in_flight")
+                       .Help("Canaries accepted and not yet found, bounced or lost.")
+                       .Register(r);
+  f_->skipped = &prometheus::BuildCounter()
+                     .Name("mailcanary_probes_skipped_total")
+                     .Help("Probe slots skipped because the previous probe still ran.")
+                     .Register(r);
+  f_->mailbox_up = &prometheus::BuildGauge()
+                        .Name("mailcanary_mailbox_up")
+                        .Help("1 when the last read of the mailbox worked.")
+                        .Register(r);
+  f_->am_failures = &prometheus::BuildCounter()
+                         .Name("mailcanary_alertmanager_send_failures_total")
+                         .Help("Failed sends to an Alertmanager.")
+                         .Register(r);
+  f_->am_pending = &prometheus::BuildGauge()
+                        .Name("mailcanary_alertmanager_pending_notifications")
+                        .Help("Notifications waiting in the outbox.")
+                        .Register(r);
+  f_->reloads = &prometheus::BuildCounter()
+                     .Name("mailcanary_config_reloads_total")
+                     .Help("Config reloads by result.")
+                     .Register(r);
+  f_->reload_ok = &prometheus::BuildGauge()
+                       .Name("mailcanary_config_last_reload_successful")
+                       .Help("1 when the last config reload succeeded.")
+                       .Register(r);
+  f_->hop_delay = &prometheus::BuildGauge()
+                       .Name("mailcanary_hop_delay_seconds")
+                       .Help("Delay of each Received hop of the last delivered canary.")
+                       .Register(r);
+  f_->build = &prometheus::BuildGauge()
+                   .Name("mailcanary_build_info")
+                   .Help("The running version.")
+                   .Register(r);
+  f_->in_flight->Add(base_).Set(0);
+  f_->am_pending->Add(base_).Set(0);
+  f_->reload_ok->Add(base_).Set(1);
+  Labels b = base_;
+  b["version"] = version;
+  f_->build->Add(b).Set(1);
+}
+
+Exporter::~Exporter() = default;
+
+namespace {
+
+Labels with(const Labels& base,
+            std::initializer_list<std::pair<const std::string, std::string>> l) {
+  Labels out = base;
+  out.insert(l);
+  return out;
+}
+
+}  // namespace
+
+void Exporter::record_probe(const ProbeResult& r) {
+  std::lock_guard lock(mutex_);
+  auto& removers = f_->removers[{r.target, r.member}];
+  auto remember = [&](auto* family, auto* metric) {
+    removers.push_back([family, metric] { family->Remove(metric); });
+  };
+  const bool first = removers.empty();
+  auto member = with(base_, {{"target", r.target}, {"member", r.member}});
+  if (first) {
+    // Every class starts at 0, so rate() sees a member's first failure.
+    for (int c = 0; c <= static_cast<int>(probes::ResultClass::mailbox_error); ++c) {
+      auto l = member;
+      l["class"] = std::string(probes::to_string(static_cast<probes::ResultClass>(c)));
+      remember(f_->probes, &f_->probes->Add(l));
+    }
+    auto* h = &f_->latency->Add(member, kLatencyBuckets);
+    remember(f_->latency, h);
+    for (auto* fam : {f_->up, f_->alarm, f_->maintenance, f_->last_success}) {
+      remember(fam, &fam->Add(member));
+    }
+    remember(f_->skipped, &f_->skipped->Add(member));
+    f_->up->Add(member).Set(1);
+  }
+  auto l = member;
+  l["class"] = std::string(probes::to_string(r.cls));
+  f_->probes->Add(l).Increment();
+  if (r.delivery_seconds) {
+    f_->latency->Add(member, kLatencyBuckets).Observe(*r.delivery_seconds);
+  }
+  for (const auto& st : r.stage_times) {
+    auto sl = member;
+    sl["stage"] = std::string(probes::to_string(st.stage));
+    auto& h = f_->stage->Add(sl, kStageBuckets);
+    h.Observe(st.seconds);
+  }
+  for (std::size_t i = 0; i < r.hops.size(); ++i) {
+    if (r.hops[i].seconds) {
+      auto hl = member;
+      hl["hop"] = std::to_string(i + 1);
+      f_->hop_delay->Add(hl).Set(*r.hops[i].seconds);
+    }
+  }
+}
+
+void Exporter::set_member_status(const std::string& target, const std::string& member,
+                                 const MemberStatus& s) {
+  std::lock_guard lock(mutex_);
+  auto l = with(base_, {{"target", target}, {"member", member}});
+  f_->up->Add(l).Set(s.health_up ? 1 : 0);
+  f_->alarm->Add(l).Set(s.in_alarm ? 1 : 0);
+  f_->maintenance->Add(l).Set(s.in_maintenance ? 1 : 0);
+  if (s.last_success_at) {
+    f_->last_success->Add(l).Set(
+        std::chrono::duration<double>(s.last_success_at->time_since_epoch()).count());
+  }
+}
+
+void Exporter::retire_member(const std::string& target, const std::string& member) {
+  std::lock_guard lock(mutex_);
+  auto it = f_->removers.find({target, member});
+  if (it != f_->removers.end()) {
+    for (auto& remove : it->second) {
+      remove();
+    }
+    f_->removers.erase(it);
+  }
+  // Stage and hop series are per stage/hop: remove whatever exists for the member.
+  auto member_labels = with(base_, {{"target", target}, {"member", member}});
+  for (int s = 0; s <= static_cast<int>(probes::Stage::done); ++s) {
+    auto l = member_labels;
+    l["stage"] = std::string(probes::to_string(static_cast<probes::Stage>(s)));
+    if (f_->stage->Has(l)) {
+      f_->stage->Remove(&f_->stage->Add(l, kStageBuckets));
+    }
+  }
+  for (int h = 1; h <= 32; ++h) {
+    auto l = member_labels;
+    l["hop"] = std::to_string(h);
+    if (f_->hop_delay->Has(l)) {
+      f_->hop_delay->Remove(&f_->hop_delay->Add(l));
+    }
+  }
+}
+
+void Exporter::set_in_flight(std::size_t n) {
+  std::lock_guard lock(mutex_);
+  f_->in_flight->Add(base_).Set(static_cast<double>(n));
+}
+
+void Exporter::count_skipped(const std::string& target, const std::string& member) {
+  std::lock_guard lock(mutex_);
+  f_->skipped->Add(with(base_, {{"target", target}, {"member", member}})).Increment();
+}
+
+void Exporter::set_mailbox_up(const std::string& mailbox, bool up) {
+  std::lock_guard lock(mutex_);
+  f_->mailbox_up->Add(with(base_, {{"mailbox", mailbox}})).Set(up ? 1 : 0);
+}
+
+void Exporter::count_alertmanager_failure(const std::string& url) {
+  std::lock_guard lock(mutex_);
+  f_->am_failures->Add(with(base_, {{"url", url}})).Increment();
+}
+
+void Exporter::set_pending_notifications(std::size_t n) {
+  std::lock_guard lock(mutex_);
+  f_->am_pending->Add(base_).Set(static_cast<double>(n));
+}
+
+void Exporter::count_config_reload(bool ok) {
+  std::lock_guard lock(mutex_);
+  f_->reloads->Add(with(base_, {{"result", ok ? "success" : "failure"}})).Increment();
+  f_->reload_ok->Add(base_).Set(ok ? 1 : 0);
+}
+
+std::string Exporter::render() const {
+  std::lock_guard lock(mutex_);
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace mailcanary::agent
