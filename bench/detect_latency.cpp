@@ -149,8 +149,7 @@ int main(int argc, char** argv) {
       {"polling 1s", false, std::chrono::seconds(1), std::chrono::milliseconds(0)},
       {"idle + fast scans (default)", true, std::chrono::seconds(5), std::chrono::seconds(2)},
   };
-  std::printf("detection latency: Maildir write -> reader reports, %d canaries per mode\n",
-              count);
+  std::printf("detection latency: Maildir write -> reader reports, %d canaries per mode\n", count);
   std::printf("%-30s %10s %10s %10s %14s\n", "mode", "median ms", "p99 ms", "max ms",
               "cpu ms/canary");
   for (const auto& mode : modes) {
@@ -175,9 +174,8 @@ int main(int argc, char** argv) {
       auto accepted = Clock::now();
       probes::WaitPolicy policy{mode.poll_interval, mode.fast_window,
                                 std::chrono::milliseconds(10)};
-      auto res = probes::await_canaries(*reader, nullptr,
-                                        {{id, accepted, accepted + std::chrono::seconds(30)}},
-                                        policy, clock);
+      auto res = probes::await_canaries(
+          *reader, nullptr, {{id, accepted, accepted + std::chrono::seconds(30)}}, policy, clock);
       auto reported = Clock::now();
       auto landed = watch.next_after(before);
       if (res[id].state != probes::Confirmation::State::found || !landed) {

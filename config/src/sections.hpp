@@ -15,7 +15,7 @@ namespace mailcanary::config::detail {
 /// Where the values that validate() cross-checks were written.
 struct SourceMap {
   struct Target {
-    StringItem name;     // value empty when missing or invalid
+    StringItem name;            // value empty when missing or invalid
     StringItem mailbox;         // value empty when missing or invalid
     StringItem bounce_mailbox;  // value empty when not set
   };

@@ -7,8 +7,8 @@
 
 TEST_CASE("MX targets are discovered through DNS and every MX host is probed",
           "[integration][probe][dns]") {
-  std::string cfg = itest::testbed_config_head() +
-                    "[dns]\nservers = [\"127.0.0.53:5353\"]\ntimeout = \"3s\"\n\n";
+  std::string cfg =
+      itest::testbed_config_head() + "[dns]\nservers = [\"127.0.0.53:5353\"]\ntimeout = \"3s\"\n\n";
   for (auto [name, domain] :
        {std::pair{"two", "twomx.test"}, std::pair{"implicit", "amx.test"},
         std::pair{"nx", "nx.test"}, std::pair{"null", "nullmx.test"},
@@ -16,8 +16,8 @@ TEST_CASE("MX targets are discovered through DNS and every MX host is probed",
     cfg += std::string("[[target]]\nname = \"") + name + "\"\ndomain = \"" + domain +
            "\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n";
   }
-  auto r = itest::mailcanary(
-      {"probe", "--config", itest::write_temp_file("mx.toml", cfg), "--json"});
+  auto r =
+      itest::mailcanary({"probe", "--config", itest::write_temp_file("mx.toml", cfg), "--json"});
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
   std::map<std::string, nlohmann::json> by_member;
   for (auto& j : itest::json_lines(r.out)) {
@@ -35,8 +35,7 @@ TEST_CASE("MX targets are discovered through DNS and every MX host is probed",
   // Resolution failures are results of the domain itself.
   CHECK(by_member["nx nx.test"]["class"] == "dns_perm_fail");
   CHECK(by_member["nx nx.test"]["stage"] == "dns");
-  CHECK(by_member["nx nx.test"]["detail"].get<std::string>().find("NXDOMAIN") !=
-        std::string::npos);
+  CHECK(by_member["nx nx.test"]["detail"].get<std::string>().find("NXDOMAIN") != std::string::npos);
   CHECK(by_member["null nullmx.test"]["class"] == "dns_perm_fail");
   CHECK(by_member["null nullmx.test"]["detail"].get<std::string>().find("null MX") !=
         std::string::npos);

@@ -128,7 +128,7 @@ struct TargetConfig {
   std::vector<Endpoint> member_endpoints;  // parsed, same order as members
   std::string host;  // EHLO target naming / TLS SNI / verification; empty: the address
   std::string rcpt;
-  std::string mailbox;               // name of a [[mailbox]]
+  std::string mailbox;  // name of a [[mailbox]]
   /// Name of the [[mailbox]] receiving the envelope sender's mail, where delivery status
   /// notifications (bounces) for canaries arrive; empty: bounces are not looked for.
   std::string bounce_mailbox;
