@@ -1,15 +1,22 @@
-// IMAP reader over libetpan: login, SELECT, UID SEARCH on the canary header, fetch
-// that header only, verify the signature, then \Deleted + EXPUNGE.
+// IMAP reader over libetpan: connect (plain, STARTTLS or implicit TLS, the certificate
+// checked by us before the login), login, SELECT; per scan NOOP, UID SEARCH on the
+// canary header, fetch that header (bounded, in batches) for messages not classified
+// before, verify the signature, then \Deleted + EXPUNGE.
+//
+// Every byte passes the connection's guard (mailbox_tls_stream.hpp): an answer larger
+// than 16 MiB, a literal over 4 MiB or an answer that takes too long drops the session
+// with a mailbox error instead of eating memory or hanging.
 #include <libetpan/libetpan.h>
-
 #include <poll.h>
+#include <strings.h>
 
+#include <algorithm>
 #include <cstring>
-#include <memory>
-
 #include <map>
+#include <memory>
 #include <optional>
 
+#include "mailbox_tls_stream.hpp"
 #include "mailcanary/probes/canary.hpp"
 #include "mailcanary/probes/dsn.hpp"
 #include "mailcanary/probes/mailbox.hpp"
@@ -18,6 +25,15 @@
 namespace mailcanary::probes {
 namespace {
 
+constexpr std::size_t kFetchBatch = 100;        // UIDs per UID FETCH (each at most 64 KiB)
+constexpr std::size_t kMaxNewPerScan = 1000;    // unclassified messages fetched per scan
+constexpr std::size_t kMaxReportsPerScan = 50;  // bounce reports read per scan
+constexpr std::size_t kMaxRemembered = 100000;  // classified UIDs remembered per folder
+constexpr std::size_t kMaxAnswerBytes = 16u << 20;
+constexpr std::uint64_t kMaxLiteralBytes = 4u << 20;
+
+// mailimap_free() sends LOGOUT on a live session and waits for the answer: right for a
+// healthy session, wrong for a broken one (see ImapReader::drop()).
 struct ImapDeleter {
   void operator()(mailimap* m) const { mailimap_free(m); }
 };
@@ -29,13 +45,52 @@ char* dup(std::string_view s) {
   return p;
 }
 
+std::string printable(const char* text, std::size_t max) {
+  std::string out;
+  for (const char* p = text; *p && out.size() < max; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
+  }
+  return out;
+}
+
+// What the reader knows about the messages of one folder, valid for one UIDVALIDITY.
+struct FolderMemory {
+  std::uint32_t uidvalidity = 0;
+  std::map<std::uint32_t, std::string> ids;             // canary id, "" = not ours
+  std::map<std::uint32_t, std::optional<Dsn>> reports;  // bounce reports read
+};
+
+// Keeps only the entries whose UID is still in `present` (sorted).
+template <typename Map>
+void forget_gone(Map& m, const std::vector<std::uint32_t>& present) {
+  for (auto it = m.begin(); it != m.end();) {
+    it =
+        std::binary_search(present.begin(), present.end(), it->first) ? std::next(it) : m.erase(it);
+  }
+  if (m.size() > kMaxRemembered) {
+    m.clear();
+  }
+}
+
 class ImapReader final : public MailboxReader {
  public:
   ImapReader(config::MailboxConfig cfg, std::string key)
-      : cfg_(std::move(cfg)), key_(std::move(key)) {}
+      : cfg_(std::move(cfg)), key_(std::move(key)) {
+    link_.cfg = &cfg_;
+    link_.label = "imap " + cfg_.server.to_string();
+    link_.io_timeout =
+        std::chrono::seconds(std::max<long long>(1, cfg_.poll_interval.count() / 1000 + 10));
+    link_.limits.max_answer_bytes = kMaxAnswerBytes;
+    link_.limits.max_literal_bytes = kMaxLiteralBytes;
+    link_.limits.max_answer_time = std::max<std::chrono::milliseconds>(
+        std::chrono::seconds(20), 2 * std::chrono::milliseconds(link_.io_timeout));
+  }
+  ImapReader(const ImapReader&) = delete;
+  ImapReader& operator=(const ImapReader&) = delete;
 
   std::vector<FoundCanary> scan(const std::set<std::string>& wanted) override {
-    ensure_connected();
+    sync();
     std::vector<FoundCanary> found;
     scan_selected(cfg_.folder, wanted, found);
     scan_junk_folders(wanted, found);
@@ -45,27 +100,34 @@ class ImapReader final : public MailboxReader {
   std::size_t foreign_seen() const override { return foreign_; }
 
   std::vector<FoundBounce> scan_bounces(const std::set<std::string>& wanted) override {
-    ensure_connected();
-    // A DSN carries the returned canary header in its body; canaries themselves carry
-    // it only in their header, so a BODY search finds just the reports.
-    mailimap_search_key* key = mailimap_search_key_new_body(dup(kCanaryHeader));
-    std::vector<std::uint32_t> uids = search(key);
+    sync();
+    auto& memory = folders_[cfg_.folder];
+    // A DSN carries the returned canary's header in its body, usually as the header of a
+    // message/rfc822 part, which Dovecot's BODY search does not look at (measured with a
+    // real Postfix DSN): TEXT does. It also matches a canary itself; parse_dsn() tells
+    // the two apart, and each message is read once.
+    std::vector<std::uint32_t> uids = search(mailimap_search_key_new_text(dup(kCanaryHeader)));
+    forget_gone(memory.reports, uids);
+    // Reports not read yet, newest first, a bounded number per scan.
+    std::size_t read = 0;
+    for (auto it = uids.rbegin(); it != uids.rend() && read < kMaxReportsPerScan; ++it) {
+      if (memory.reports.count(*it) == 0) {
+        memory.reports.emplace(*it, parse_dsn(fetch_message_start(*it), key_));
+        ++read;
+      }
+    }
     std::vector<FoundBounce> found;
     std::vector<std::uint32_t> to_delete;
-    for (auto uid : uids) {
-      auto known = dsn_by_uid_.find(uid);
-      if (known == dsn_by_uid_.end()) {
-        known = dsn_by_uid_.emplace(uid, parse_dsn(fetch_message_start(uid), key_)).first;
-      }
-      if (known->second && wanted.count(known->second->canary_id)) {
-        found.push_back({known->second->canary_id, known->second->summary()});
+    for (const auto& [uid, dsn] : memory.reports) {
+      if (dsn && wanted.count(dsn->canary_id)) {
+        found.push_back({dsn->canary_id, dsn->summary()});
         to_delete.push_back(uid);
       }
     }
     if (cfg_.delete_found && !to_delete.empty()) {
       remove(to_delete);
       for (auto uid : to_delete) {
-        dsn_by_uid_.erase(uid);
+        memory.reports.erase(uid);
       }
     }
     return found;
@@ -82,31 +144,42 @@ class ImapReader final : public MailboxReader {
       clock.sleep_for(max);
       return;
     }
-    int rc = mailimap_idle(imap_.get());
-    if (rc != MAILIMAP_NO_ERROR) {
-      imap_.reset();  // the next scan reconnects and reports what is wrong
+    if (mailimap_idle(imap_.get()) != MAILIMAP_NO_ERROR) {
+      drop();  // the next scan reconnects and reports what is wrong
       clock.sleep_for(max);
       return;
     }
     pollfd pfd{mailimap_idle_get_fd(imap_.get()), POLLIN, 0};
     ::poll(&pfd, 1, static_cast<int>(max.count()));
     if (mailimap_idle_done(imap_.get()) != MAILIMAP_NO_ERROR) {
-      imap_.reset();
+      drop();
     }
   }
 
  private:
-  [[noreturn]] void fail(const std::string& what, int rc, bool permanent) {
-    std::string msg = "imap " + cfg_.server.to_string() + ": " + what + " (libetpan error " +
-                      std::to_string(rc) + ")";
-    if (imap_ && imap_->imap_response && imap_->imap_response[0]) {
-      std::string server(imap_->imap_response);
-      if (server.size() > 200) {
-        server.resize(200);
-      }
-      msg += ": " + server;
+  // Forgets a broken session without the LOGOUT mailimap_free() would send and wait for.
+  void drop() {
+    if (imap_ && imap_->imap_stream) {
+      mailstream_close(imap_->imap_stream);
+      imap_->imap_stream = nullptr;
     }
-    imap_.reset();  // next scan reconnects
+    imap_.reset();
+  }
+
+  [[noreturn]] void fail(const std::string& what, int rc, bool permanent) {
+    std::string msg = link_.label + ": " + what;
+    std::string cut = imap_ ? guard_failure(imap_->imap_stream) : "";
+    if (!cut.empty()) {
+      msg += ": " + cut;
+    } else {
+      msg += ": " + imap_error_text(rc) + " (libetpan error " + std::to_string(rc) + ")";
+      // The text of the server's tagged answer, when it answered at all.
+      if (rc != MAILIMAP_ERROR_STREAM && rc != MAILIMAP_ERROR_PARSE && imap_ &&
+          imap_->imap_response && imap_->imap_response[0]) {
+        msg += "; the server said: " + printable(imap_->imap_response, 200);
+      }
+    }
+    drop();  // the next scan reconnects
     throw MailboxError(msg, permanent);
   }
 
@@ -114,52 +187,166 @@ class ImapReader final : public MailboxReader {
     if (imap_) {
       return;
     }
+    try {
+      connect();
+    } catch (...) {
+      drop();
+      throw;
+    }
+  }
+
+  void connect() {
     imap_.reset(mailimap_new(0, nullptr));
     if (!imap_) {
-      throw MailboxError("imap: out of memory", true);
+      throw MailboxError(link_.label + ": out of memory", false);
     }
-    auto timeout_s = std::max<long long>(1, cfg_.poll_interval.count() / 1000 + 10);
-    mailimap_set_timeout(imap_.get(), static_cast<time_t>(timeout_s));
-    int rc = mailimap_socket_connect(imap_.get(), cfg_.server.host.c_str(), cfg_.server.port);
-    if (rc != MAILIMAP_NO_ERROR && rc != MAILIMAP_NO_ERROR_AUTHENTICATED &&
-        rc != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
-      fail("cannot connect", rc, false);
+    mailimap_set_timeout(imap_.get(), static_cast<time_t>(link_.io_timeout.count()));
+    int rc = mailimap_connect(imap_.get(), open_mailbox_stream(link_));  // owns the stream
+    if (rc != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && rc != MAILIMAP_NO_ERROR_AUTHENTICATED &&
+        rc != MAILIMAP_NO_ERROR) {
+      fail("no IMAP greeting", rc, false);
     }
-    rc = mailimap_login(imap_.get(), cfg_.user.c_str(), cfg_.password.c_str());
+    const bool preauth = rc == MAILIMAP_NO_ERROR_AUTHENTICATED;
+    if (cfg_.tls == config::TlsMode::starttls) {
+      if (preauth) {
+        throw MailboxError(link_.label +
+                               ": the server pre-authenticated the session, so "
+                               "STARTTLS is impossible (tls = \"starttls\")",
+                           true);
+      }
+      if (!has_capability("STARTTLS")) {
+        throw MailboxError(
+            link_.label + ": STARTTLS required (tls = \"starttls\") but not offered by the server",
+            true);
+      }
+      {
+        SigpipeBlock no_sigpipe;
+        rc = mailimap_socket_starttls_with_callback(imap_.get(), mailbox_tls_callback, &link_);
+      }
+      if (rc == MAILIMAP_ERROR_STARTTLS) {
+        fail("STARTTLS refused", rc, true);
+      } else if (rc != MAILIMAP_NO_ERROR) {
+        fail("TLS handshake after STARTTLS failed", rc, false);
+      }
+      finish_starttls(imap_->imap_stream, link_);
+    }
+    if (!preauth) {
+      rc = mailimap_login(imap_.get(), cfg_.user.c_str(), cfg_.password.c_str());
+      if (rc != MAILIMAP_NO_ERROR) {
+        fail("login as " + cfg_.user + " refused", rc, rc == MAILIMAP_ERROR_LOGIN);
+      }
+    }
+    if (int sel = select(cfg_.folder); sel != MAILIMAP_NO_ERROR) {
+      fail("cannot select folder " + cfg_.folder, sel, sel == MAILIMAP_ERROR_SELECT);
+    }
+  }
+
+  bool has_capability(const char* name) {
+    mailimap_capability_data* caps = nullptr;
+    int rc = mailimap_capability(imap_.get(), &caps);
+    if (rc != MAILIMAP_NO_ERROR || !caps) {
+      fail("CAPABILITY failed", rc, false);
+    }
+    bool has = false;
+    for (clistiter* it = clist_begin(caps->cap_list); it; it = clist_next(it)) {
+      auto* c = static_cast<struct mailimap_capability*>(clist_content(it));
+      if (c->cap_type == MAILIMAP_CAPABILITY_NAME && c->cap_data.cap_name &&
+          strcasecmp(c->cap_data.cap_name, name) == 0) {
+        has = true;
+      }
+    }
+    mailimap_capability_data_free(caps);
+    return has;
+  }
+
+  // SELECT; what is remembered about the folder is dropped when its UIDVALIDITY changed.
+  int select(const std::string& folder) {
+    int rc = mailimap_select(imap_.get(), folder.c_str());
+    if (rc == MAILIMAP_NO_ERROR) {
+      const std::uint32_t validity =
+          imap_->imap_selection_info ? imap_->imap_selection_info->sel_uidvalidity : 0;
+      auto& memory = folders_[folder];
+      if (memory.uidvalidity != validity) {
+        memory = FolderMemory{};
+        memory.uidvalidity = validity;
+      }
+    }
+    return rc;
+  }
+
+  // Connects if needed, then NOOP: a long-lived session sees new mail only after the
+  // server syncs its view of the folder (RFC 3501 6.1.2); without it Dovecot answered
+  // SEARCH from a stale view for seconds. A session the server dropped while we were
+  // away (its idle timeout, a restart, an administrator's kick) is re-established once,
+  // right away, rather than failing this scan.
+  void sync() {
+    const bool reused = imap_ != nullptr;
+    ensure_connected();
+    int rc = mailimap_noop(imap_.get());
+    if (rc == MAILIMAP_NO_ERROR) {
+      return;
+    }
+    if (!reused) {
+      fail("NOOP failed", rc, false);
+    }
+    drop();
+    ensure_connected();
+    rc = mailimap_noop(imap_.get());
     if (rc != MAILIMAP_NO_ERROR) {
-      fail("login as " + cfg_.user + " refused", rc, rc == MAILIMAP_ERROR_LOGIN);
-    }
-    rc = mailimap_select(imap_.get(), cfg_.folder.c_str());
-    if (rc != MAILIMAP_NO_ERROR) {
-      fail("cannot select folder " + cfg_.folder, rc, rc == MAILIMAP_ERROR_SELECT);
+      fail("NOOP failed", rc, false);
     }
   }
 
   // Looks for wanted canaries in the selected folder, appending them to `found`.
   void scan_selected(const std::string& folder, const std::set<std::string>& wanted,
                      std::vector<FoundCanary>& found) {
-    std::vector<std::uint32_t> uids = search_canaries();
-    if (uids.empty()) {
-      return;
+    // HEADER with an empty string matches every message that has the field.
+    std::vector<std::uint32_t> uids =
+        search(mailimap_search_key_new_header(dup(kCanaryHeader), dup("")));
+    auto& memory = folders_[folder];
+    forget_gone(memory.ids, uids);
+    // What to fetch: messages never looked at (newest first, a bounded number per scan:
+    // a mailbox holding thousands of foreign canaries costs the same as one with a few),
+    // and known canaries that are wanted now (their headers are the evidence).
+    std::vector<std::uint32_t> to_fetch;
+    std::size_t fresh = 0;
+    for (auto it = uids.rbegin(); it != uids.rend(); ++it) {
+      auto known = memory.ids.find(*it);
+      if (known != memory.ids.end()) {
+        if (!known->second.empty() && wanted.count(known->second)) {
+          to_fetch.push_back(*it);
+        }
+      } else if (fresh < kMaxNewPerScan) {
+        to_fetch.push_back(*it);
+        ++fresh;
+      }
     }
     std::vector<std::uint32_t> to_delete;
-    for (const auto& [uid, headers] : fetch_canary_headers(uids)) {
-      auto values = header_values(headers, kCanaryHeader, 1);
-      auto id = values.empty() ? std::nullopt : verify_canary_token(values.front(), key_);
-      if (!id) {
-        if (foreign_uids_.insert({folder, uid}).second) {
-          ++foreign_;
+    for (std::size_t start = 0; start < to_fetch.size(); start += kFetchBatch) {
+      const std::size_t end = std::min(to_fetch.size(), start + kFetchBatch);
+      for (auto& [uid, headers] : fetch_canary_headers(to_fetch, start, end)) {
+        auto values = header_values(headers, kCanaryHeader, 1);
+        auto id = values.empty() ? std::nullopt : verify_canary_token(values.front(), key_);
+        auto [entry, is_new] = memory.ids.emplace(uid, id.value_or(""));
+        if (!id) {
+          if (is_new) {
+            ++foreign_;
+          }
+          continue;
         }
-        continue;
+        entry->second = *id;
+        if (wanted.count(*id) == 0) {
+          continue;  // someone else's (another agent, an earlier run): not ours to touch
+        }
+        found.push_back({*id, folder, std::move(headers)});
+        to_delete.push_back(uid);
       }
-      if (wanted.count(*id) == 0) {
-        continue;  // someone else's (another agent, an earlier run): not ours to touch
-      }
-      found.push_back({*id, folder, headers});
-      to_delete.push_back(uid);
     }
     if (cfg_.delete_found && !to_delete.empty()) {
       remove(to_delete);
+      for (auto uid : to_delete) {
+        memory.ids.erase(uid);
+      }
     }
   }
 
@@ -183,7 +370,7 @@ class ImapReader final : public MailboxReader {
       if (still_wanted.empty()) {
         break;
       }
-      int rc = mailimap_select(imap_.get(), folder.c_str());
+      int rc = select(folder);
       if (rc == MAILIMAP_ERROR_SELECT) {
         continue;  // no such folder (yet)
       }
@@ -192,25 +379,12 @@ class ImapReader final : public MailboxReader {
       }
       scan_selected(folder, still_wanted, found);
     }
-    int rc = mailimap_select(imap_.get(), cfg_.folder.c_str());
-    if (rc != MAILIMAP_NO_ERROR) {
+    if (int rc = select(cfg_.folder); rc != MAILIMAP_NO_ERROR) {
       fail("cannot select folder " + cfg_.folder, rc, false);
     }
   }
 
-  std::vector<std::uint32_t> search_canaries() {
-    // A long-lived session sees new mail only after the server syncs its view of the
-    // folder; NOOP is the standard way to ask for that (RFC 3501 6.1.2). Without it,
-    // Dovecot answered SEARCH from a stale view for seconds.
-    int rc = mailimap_noop(imap_.get());
-    if (rc != MAILIMAP_NO_ERROR) {
-      fail("NOOP failed", rc, false);
-    }
-    // HEADER with an empty string matches every message that has the field.
-    return search(mailimap_search_key_new_header(dup(kCanaryHeader), dup("")));
-  }
-
-  // Runs UID SEARCH with `key` (taking ownership of it).
+  // Runs UID SEARCH with `key` (taking ownership of it); the UIDs in ascending order.
   std::vector<std::uint32_t> search(mailimap_search_key* key) {
     clist* result = nullptr;
     int rc = mailimap_uid_search(imap_.get(), nullptr, key, &result);
@@ -223,14 +397,18 @@ class ImapReader final : public MailboxReader {
       uids.push_back(*static_cast<std::uint32_t*>(clist_content(it)));
     }
     mailimap_search_result_free(result);
+    std::sort(uids.begin(), uids.end());
+    uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
     return uids;
   }
 
+  // The evidence header fields (at most kMaxHeaderBytes each) of uids[start, end),
+  // which are in descending order.
   std::vector<std::pair<std::uint32_t, std::string>> fetch_canary_headers(
-      const std::vector<std::uint32_t>& uids) {
+      const std::vector<std::uint32_t>& uids, std::size_t start, std::size_t end) {
     mailimap_set* set = mailimap_set_new_empty();
-    for (auto uid : uids) {
-      mailimap_set_add_single(set, uid);
+    for (std::size_t i = start; i < end; ++i) {
+      mailimap_set_add_single(set, uids[i]);
     }
     clist* names = clist_new();
     for (std::string_view field :
@@ -241,8 +419,8 @@ class ImapReader final : public MailboxReader {
     mailimap_section* section = mailimap_section_new_header_fields(mailimap_header_list_new(names));
     mailimap_fetch_type* type = mailimap_fetch_type_new_fetch_att_list_empty();
     mailimap_fetch_type_new_fetch_att_list_add(type, mailimap_fetch_att_new_uid());
-    mailimap_fetch_type_new_fetch_att_list_add(type,
-                                               mailimap_fetch_att_new_body_peek_section(section));
+    mailimap_fetch_type_new_fetch_att_list_add(
+        type, mailimap_fetch_att_new_body_peek_section_partial(section, 0, kMaxHeaderBytes));
     clist* result = nullptr;
     int rc = mailimap_uid_fetch(imap_.get(), set, type, &result);
     mailimap_fetch_type_free(type);
@@ -270,7 +448,10 @@ class ImapReader final : public MailboxReader {
                          std::min<std::size_t>(sec->sec_length, kMaxHeaderBytes));
         }
       }
-      if (uid == 0) {
+      // Only what was asked for: a server answering for other UIDs is not believed.
+      const auto first = uids.begin() + static_cast<std::ptrdiff_t>(start);
+      const auto last = uids.begin() + static_cast<std::ptrdiff_t>(end);
+      if (uid == 0 || !std::binary_search(first, last, uid, std::greater<>())) {
         continue;
       }
       out.emplace_back(uid, std::move(headers));
@@ -338,11 +519,11 @@ class ImapReader final : public MailboxReader {
 
   config::MailboxConfig cfg_;
   std::string key_;
-  std::unique_ptr<mailimap, ImapDeleter> imap_;
-  std::set<std::pair<std::string, std::uint32_t>> foreign_uids_;  // folder, uid
+  MailboxLink link_;  // points into cfg_
+  std::map<std::string, FolderMemory> folders_;
   std::optional<std::chrono::steady_clock::time_point> last_junk_scan_;
-  std::map<std::uint32_t, std::optional<Dsn>> dsn_by_uid_;  // reports already read
   std::size_t foreign_ = 0;
+  std::unique_ptr<mailimap, ImapDeleter> imap_;  // last: logs out before the rest goes
 };
 
 }  // namespace

@@ -1,10 +1,18 @@
 // POP3 reader over libetpan. POP3 shows a snapshot of the mailbox taken at login and
-// commits deletions at QUIT, so every scan is one session: USER/PASS, LIST+UIDL, TOP 0
-// for messages not seen before, DELE for the canaries found, QUIT.
+// commits deletions at QUIT, so every scan is one session: connect (plain, STLS or
+// implicit TLS, the certificate checked by us before USER/PASS), USER/PASS, LIST+UIDL,
+// TOP 0 for messages not seen before (newest first, a bounded number per scan), DELE
+// for the canaries found, QUIT. A session that fails midway is dropped without QUIT,
+// so no deletion is committed for a canary that is then not reported.
+//
+// Every byte passes the connection's guard (mailbox_tls_stream.hpp): an answer larger
+// than 16 MiB or one that takes too long ends the session with a mailbox error.
 #include <libetpan/libetpan.h>
+#include <strings.h>
 
 #include <map>
 
+#include "mailbox_tls_stream.hpp"
 #include "mailcanary/probes/canary.hpp"
 #include "mailcanary/probes/mailbox.hpp"
 #include "readers.hpp"
@@ -12,42 +20,60 @@
 namespace mailcanary::probes {
 namespace {
 
-struct Pop3Deleter {
-  void operator()(mailpop3* p) const { mailpop3_free(p); }
+constexpr std::size_t kMaxNewPerScan = 1000;  // TOP commands per scan
+constexpr std::size_t kMaxAnswerBytes = 16u << 20;
+
+// Ends a session without QUIT: mailpop3_free() would send it, committing deletions. With
+// the guard shut, its QUIT fails before a byte goes out and it only cleans up.
+struct Pop3Drop {
+  void operator()(mailpop3* p) const {
+    if (p->pop3_stream && !shut_guard(p->pop3_stream)) {
+      mailstream_close(p->pop3_stream);  // no guard yet (TLS not checked): no more words
+      p->pop3_stream = nullptr;
+    }
+    mailpop3_free(p);
+  }
 };
+using Session = std::unique_ptr<mailpop3, Pop3Drop>;
+
+std::string printable(const char* text, std::size_t max) {
+  std::string out;
+  for (const char* p = text; *p && out.size() < max; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
+  }
+  return out;
+}
 
 class Pop3Reader final : public MailboxReader {
  public:
   Pop3Reader(config::MailboxConfig cfg, std::string key)
-      : cfg_(std::move(cfg)), key_(std::move(key)) {}
+      : cfg_(std::move(cfg)), key_(std::move(key)) {
+    link_.cfg = &cfg_;
+    link_.label = "pop3 " + cfg_.server.to_string();
+    link_.io_timeout =
+        std::chrono::seconds(std::max<long long>(1, cfg_.poll_interval.count() / 1000 + 10));
+    link_.limits.max_answer_bytes = kMaxAnswerBytes;
+    link_.limits.max_literal_bytes = 0;  // POP3 has no literals
+    link_.limits.max_answer_time = std::max<std::chrono::milliseconds>(
+        std::chrono::seconds(20), 2 * std::chrono::milliseconds(link_.io_timeout));
+  }
+  Pop3Reader(const Pop3Reader&) = delete;
+  Pop3Reader& operator=(const Pop3Reader&) = delete;
 
   std::vector<FoundCanary> scan(const std::set<std::string>& wanted) override {
-    std::unique_ptr<mailpop3, Pop3Deleter> pop(mailpop3_new(0, nullptr));
-    if (!pop) {
-      throw MailboxError("pop3: out of memory", true);
-    }
-    auto timeout_s = std::max<long long>(1, cfg_.poll_interval.count() / 1000 + 10);
-    mailpop3_set_timeout(pop.get(), static_cast<time_t>(timeout_s));
-    int rc = mailpop3_socket_connect(pop.get(), cfg_.server.host.c_str(), cfg_.server.port);
-    if (rc != MAILPOP3_NO_ERROR) {
-      fail(pop.get(), "cannot connect", rc, false);
-    }
-    rc = mailpop3_user(pop.get(), cfg_.user.c_str());
-    if (rc == MAILPOP3_NO_ERROR) {
-      rc = mailpop3_pass(pop.get(), cfg_.password.c_str());
-    }
-    if (rc != MAILPOP3_NO_ERROR) {
-      bool refused = rc == MAILPOP3_ERROR_BAD_USER || rc == MAILPOP3_ERROR_BAD_PASSWORD;
-      fail(pop.get(), "login as " + cfg_.user + " refused", rc, refused);
-    }
+    Session pop = open_session();
     carray* list = nullptr;
-    rc = mailpop3_list(pop.get(), &list);
+    int rc = mailpop3_list(pop.get(), &list);
     if (rc != MAILPOP3_NO_ERROR || !list) {
       fail(pop.get(), "LIST failed", rc, false);
     }
     std::map<std::string, Identified> seen_now;  // by uidl
     std::vector<FoundCanary> found;
-    for (unsigned i = 0; i < carray_count(list); ++i) {
+    std::size_t fresh = 0;
+    // Newest first: a mailbox full of other mail costs at most kMaxNewPerScan TOPs per
+    // scan, and the newest messages (where a canary just sent lands) come first.
+    for (unsigned i = carray_count(list); i-- > 0;) {
       auto* info = static_cast<mailpop3_msg_info*>(carray_get(list, i));
       if (!info || info->msg_deleted) {
         continue;
@@ -56,8 +82,11 @@ class Pop3Reader final : public MailboxReader {
       Identified msg;
       if (auto known = ids_by_uidl_.find(uidl); known != ids_by_uidl_.end()) {
         msg = known->second;
-      } else {
+      } else if (fresh < kMaxNewPerScan) {
         msg = identify(pop.get(), info->msg_index);
+        ++fresh;
+      } else {
+        continue;  // looked at in a later scan
       }
       seen_now[uidl] = msg;
       const std::string& id = msg.id;
@@ -83,13 +112,86 @@ class Pop3Reader final : public MailboxReader {
 
  private:
   [[noreturn]] void fail(mailpop3* pop, const std::string& what, int rc, bool permanent) {
-    std::string msg = "pop3 " + cfg_.server.to_string() + ": " + what + " (libetpan error " +
-                      std::to_string(rc) + ")";
-    if (pop && pop->pop3_response && pop->pop3_response[0]) {
-      std::string server(pop->pop3_response);
-      msg += ": " + server.substr(0, 200);
+    throw MailboxError(describe(pop, what, rc), permanent);  // the Session drops it, no QUIT
+  }
+
+  std::string describe(mailpop3* pop, const std::string& what, int rc) {
+    std::string msg = link_.label + ": " + what;
+    std::string cut = pop ? guard_failure(pop->pop3_stream) : "";
+    if (!cut.empty()) {
+      msg += ": " + cut;
+    } else {
+      msg += ": " + pop3_error_text(rc) + " (libetpan error " + std::to_string(rc) + ")";
+      if (rc != MAILPOP3_ERROR_STREAM && pop && pop->pop3_response && pop->pop3_response[0]) {
+        msg += "; the server said: " + printable(pop->pop3_response, 200);
+      }
     }
-    throw MailboxError(msg, permanent);
+    return msg;
+  }
+
+  // Connects, TLS as configured, logs in.
+  Session open_session() {
+    Session pop(mailpop3_new(0, nullptr));
+    if (!pop) {
+      throw MailboxError(link_.label + ": out of memory", false);
+    }
+    mailpop3_set_timeout(pop.get(), static_cast<time_t>(link_.io_timeout.count()));
+    int rc = mailpop3_connect(pop.get(), open_mailbox_stream(link_));  // owns the stream
+    if (rc != MAILPOP3_NO_ERROR) {
+      // Not connected as far as libetpan knows: its teardown would not close the stream.
+      std::string msg = describe(pop.get(), "no POP3 greeting", rc);
+      if (pop->pop3_stream) {
+        mailstream_close(pop->pop3_stream);
+        pop->pop3_stream = nullptr;
+      }
+      throw MailboxError(msg, false);
+    }
+    if (cfg_.tls == config::TlsMode::starttls) {
+      if (!has_capability(pop.get(), "STLS")) {
+        throw MailboxError(
+            link_.label + ": STLS required (tls = \"starttls\") but not offered by the server",
+            true);
+      }
+      {
+        SigpipeBlock no_sigpipe;
+        rc = mailpop3_socket_starttls_with_callback(pop.get(), mailbox_tls_callback, &link_);
+      }
+      if (rc == MAILPOP3_ERROR_STLS_NOT_SUPPORTED) {
+        fail(pop.get(), "STLS refused", rc, true);
+      } else if (rc != MAILPOP3_NO_ERROR) {
+        fail(pop.get(), "TLS handshake after STLS failed", rc, false);
+      }
+      finish_starttls(pop->pop3_stream, link_);
+    }
+    rc = mailpop3_user(pop.get(), cfg_.user.c_str());
+    if (rc == MAILPOP3_NO_ERROR) {
+      rc = mailpop3_pass(pop.get(), cfg_.password.c_str());
+    }
+    if (rc != MAILPOP3_NO_ERROR) {
+      bool refused = rc == MAILPOP3_ERROR_BAD_USER || rc == MAILPOP3_ERROR_BAD_PASSWORD;
+      fail(pop.get(), "login as " + cfg_.user + " refused", rc, refused);
+    }
+    return pop;
+  }
+
+  bool has_capability(mailpop3* pop, const char* name) {
+    clist* caps = nullptr;
+    int rc = mailpop3_capa(pop, &caps);
+    if (rc == MAILPOP3_ERROR_CAPA_NOT_SUPPORTED) {
+      return false;
+    }
+    if (rc != MAILPOP3_NO_ERROR || !caps) {
+      fail(pop, "CAPA failed", rc, false);
+    }
+    bool has = false;
+    for (clistiter* it = clist_begin(caps); it; it = clist_next(it)) {
+      auto* c = static_cast<struct mailpop3_capa*>(clist_content(it));
+      if (c && c->cap_name && strcasecmp(c->cap_name, name) == 0) {
+        has = true;
+      }
+    }
+    mailpop3_capa_resp_free(caps);
+    return has;
   }
 
   struct Identified {
@@ -122,6 +224,7 @@ class Pop3Reader final : public MailboxReader {
 
   config::MailboxConfig cfg_;
   std::string key_;
+  MailboxLink link_;  // points into cfg_
   std::map<std::string, Identified> ids_by_uidl_;
   std::size_t foreign_ = 0;
 };

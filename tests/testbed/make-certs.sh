@@ -12,6 +12,8 @@
 #                              2020-01-01 .. 2020-02-01 (expired)
 #   selfsigned.key selfsigned.crt
 #                              mx.example.test, self-signed (no CA)
+#   mailbox.key mailbox.crt    the IMAP/POP3 server (Dovecot): SAN DNS:mailbox.example.test
+#                              and IP:127.0.0.1, signed by the CA
 # The CA is valid for 10 years from now; nothing here protects anything real.
 set -euo pipefail
 
@@ -69,6 +71,13 @@ extendedKeyUsage = serverAuth
 subjectAltName = DNS:wrong.example.test
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[ext_mailbox]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:mailbox.example.test, IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 [ext_self]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
@@ -106,6 +115,13 @@ wrong() {
   ossl x509 -req -in wrong.csr -CA ca.crt -CAkey ca.key -days 3650 -set_serial 3 \
     -extfile openssl.cnf -extensions ext_wrong -out wrong.crt
 }
+# The mailbox server (Dovecot), reached by name or as 127.0.0.1.
+mailbox() {
+  ossl req -new -config openssl.cnf "${ec[@]}" -keyout mailbox.key \
+    -subj "/CN=mailbox.example.test" -out mailbox.csr
+  ossl x509 -req -in mailbox.csr -CA ca.crt -CAkey ca.key -days 3650 -set_serial 6 \
+    -extfile openssl.cnf -extensions ext_mailbox -out mailbox.crt
+}
 # Self-signed, for the right name.
 self_signed() {
   ossl req -x509 -config openssl.cnf "${ec[@]}" -keyout selfsigned.key \
@@ -119,10 +135,12 @@ wrong &
 pids+=($!)
 self_signed &
 pids+=($!)
+mailbox &
+pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 ((rc == 0)) || exit 1
 
-rm -rf mx.csr wrong.csr ca-db
+rm -rf mx.csr wrong.csr mailbox.csr ca-db
 chmod 644 ./*.crt
 chmod 600 ./*.key

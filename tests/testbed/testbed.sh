@@ -31,11 +31,21 @@ SMTP_TLS_SELF_SIGNED=127.0.0.21
 SMTP_AUTH=127.0.0.22
 SUBMISSION_PORT=2587
 SUBMISSION_LOGIN_PORT=2588
+# accepts unknown users at RCPT, then Postfix bounces a DSN to the envelope sender
+SMTP_BOUNCE=127.0.0.23
 MX_HOSTNAME=mx.$DOMAIN
 IMAP_HOST=127.0.0.1
 IMAP_PORT=1143
 POP3_HOST=127.0.0.1
 POP3_PORT=1110
+# Dovecot TLS: STARTTLS/STLS on the ports above; implicit TLS here. Certificate
+# mailbox.example.test + IP 127.0.0.1; the wrong-name IMAPS (wrong.example.test, no IP
+# SAN) needs an address of its own (Dovecot chooses certificates by local address).
+MAILBOX_HOSTNAME=mailbox.$DOMAIN
+IMAPS_PORT=1993
+IMAPS_WRONG_NAME=127.0.0.24
+IMAPS_WRONG_NAME_PORT=1994
+POP3S_PORT=1995
 MAIL_UID=65534
 MAIL_GID=65534
 USERS=(canary bounces)
@@ -169,6 +179,16 @@ probe_implicit_tls() {
     2>/dev/null | head -n1) || true
   [[ $line == 220* ]]
 }
+# probe_tls_greeting HOST PORT WANT BYE [VERIFY-IP]: a TLS handshake (verified against
+# the test CA for the IP address VERIFY-IP when given), then a greeting that starts with
+# WANT inside TLS.
+probe_tls_greeting() {
+  local host=$1 port=$2 want=$3 bye=$4 ip=${5:-} line verify=()
+  [[ -n $ip ]] && verify=(-CAfile "$TLS_DIR/ca.crt" -verify_ip "$ip" -verify_return_error)
+  line=$(printf '%s\r\n' "$bye" | timeout 3 openssl s_client -connect "$host:$port" \
+    "${verify[@]}" -quiet 2>/dev/null | head -n1) || true
+  [[ $line == "$want"* ]]
+}
 # probe_starttls HOST PORT: greeting, EHLO, STARTTLS and a TLS handshake,
 # verified like probe_implicit_tls, then QUIT inside TLS must get its 221.
 probe_starttls() {
@@ -222,8 +242,13 @@ listeners() {
   # AUTH: the EHLO reply lists AUTH (Postfix reaches Dovecot's auth socket).
   echo "smtp-auth $SMTP_AUTH $SUBMISSION_PORT @auth"
   echo "smtp-auth-login $SMTP_AUTH $SUBMISSION_LOGIN_PORT @auth"
+  echo "smtp-bounce $SMTP_BOUNCE $SMTP_PORT 220 QUIT"
   echo "imap $IMAP_HOST $IMAP_PORT * OK a LOGOUT"
   echo "pop3 $POP3_HOST $POP3_PORT +OK QUIT"
+  # Implicit TLS, verified for 127.0.0.1; the wrong-name one only has to greet.
+  echo "imaps $IMAP_HOST $IMAPS_PORT @imaps"
+  echo "pop3s $POP3_HOST $POP3S_PORT @pop3s"
+  echo "imaps-wrong-name $IMAPS_WRONG_NAME $IMAPS_WRONG_NAME_PORT @imaps-unverified"
 }
 # Reads "name host port want bye" (want has no spaces except "* OK"), or
 # "name host port @kind" for the TLS and AUTH checks above.
@@ -234,6 +259,9 @@ probe_line() {
   @implicit) probe_implicit_tls "$host" "$port" ;;
   @starttls) probe_starttls "$host" "$port" ;;
   @auth) probe_ehlo "$host" "$port" AUTH ;;
+  @imaps) probe_tls_greeting "$host" "$port" '* OK' 'a LOGOUT' "$host" ;;
+  @pop3s) probe_tls_greeting "$host" "$port" '+OK' 'QUIT' "$host" ;;
+  @imaps-unverified) probe_tls_greeting "$host" "$port" '* OK' 'a LOGOUT' ;;
   *)
     case $rest in
     '* OK '*) want='* OK' bye=${rest#\* OK } ;;
@@ -431,6 +459,8 @@ cmd_start() {
   chown "$MAIL_UID:$MAIL_GID" "$RUN/mail"
   for u in "${USERS[@]}"; do
     mkdir -p "$RUN/mail/$u/Maildir/cur" "$RUN/mail/$u/Maildir/new" "$RUN/mail/$u/Maildir/tmp"
+    # the Junk folder (Maildir++), where Postfix files junk@ for the canary user
+    [[ $u == canary ]] && mkdir -p "$RUN/mail/$u/Maildir/.Junk/"{cur,new,tmp}
     chown -R "$MAIL_UID:$MAIL_GID" "$RUN/mail/$u"
     chmod -R 700 "$RUN/mail/$u"
   done
@@ -536,7 +566,7 @@ cmd_start() {
 
   write_env
   t1=$(now_ms)
-  echo "testbed: running in $RUN (smtp accept $SMTP_ACCEPT:$SMTP_PORT$(have_ipv6 && echo " [$SMTP_ACCEPT6]:$SMTP_PORT"), tempfail $SMTP_TEMPFAIL, permfail $SMTP_PERMFAIL, discard $SMTP_DISCARD, closed $SMTP_CLOSED; tls: starttls $SMTP_STARTTLS, wrong name $SMTP_TLS_WRONG_NAME, no starttls $SMTP_NO_STARTTLS, implicit $SMTP_IMPLICIT:$SMTPS_PORT, expired $SMTP_TLS_EXPIRED, self-signed $SMTP_TLS_SELF_SIGNED, CA $TLS_DIR/ca.crt; auth $SMTP_AUTH:$SUBMISSION_PORT (login only :$SUBMISSION_LOGIN_PORT); imap $IMAP_HOST:$IMAP_PORT, pop3 $POP3_HOST:$POP3_PORT; users canary, bounces; env $RUN/env; $((t1 - t0)) ms)"
+  echo "testbed: running in $RUN (smtp accept $SMTP_ACCEPT:$SMTP_PORT$(have_ipv6 && echo " [$SMTP_ACCEPT6]:$SMTP_PORT"), tempfail $SMTP_TEMPFAIL, permfail $SMTP_PERMFAIL, discard $SMTP_DISCARD, closed $SMTP_CLOSED; tls: starttls $SMTP_STARTTLS, wrong name $SMTP_TLS_WRONG_NAME, no starttls $SMTP_NO_STARTTLS, implicit $SMTP_IMPLICIT:$SMTPS_PORT, expired $SMTP_TLS_EXPIRED, self-signed $SMTP_TLS_SELF_SIGNED, CA $TLS_DIR/ca.crt; auth $SMTP_AUTH:$SUBMISSION_PORT (login only :$SUBMISSION_LOGIN_PORT); bounce $SMTP_BOUNCE; imap $IMAP_HOST:$IMAP_PORT (imaps :$IMAPS_PORT, wrong name $IMAPS_WRONG_NAME:$IMAPS_WRONG_NAME_PORT), pop3 $POP3_HOST:$POP3_PORT (pop3s :$POP3S_PORT); users canary, bounces; env $RUN/env; $((t1 - t0)) ms)"
 }
 
 write_env() {
@@ -573,6 +603,16 @@ write_env() {
       "TESTBED_IMAP_PORT=$IMAP_PORT" \
       "TESTBED_POP3_HOST=$POP3_HOST" \
       "TESTBED_POP3_PORT=$POP3_PORT" \
+      "TESTBED_MAILBOX_HOSTNAME=$MAILBOX_HOSTNAME" \
+      "TESTBED_IMAPS_PORT=$IMAPS_PORT" \
+      "TESTBED_IMAPS_WRONG_NAME=$IMAPS_WRONG_NAME" \
+      "TESTBED_IMAPS_WRONG_NAME_PORT=$IMAPS_WRONG_NAME_PORT" \
+      "TESTBED_POP3S_PORT=$POP3S_PORT" \
+      "TESTBED_SMTP_BOUNCE=$SMTP_BOUNCE" \
+      "TESTBED_RCPT_BOUNCE=nosuchuser@$DOMAIN" \
+      "TESTBED_RCPT_JUNK=junk@$DOMAIN" \
+      "TESTBED_CANARY_JUNK_FOLDER=Junk" \
+      "TESTBED_CANARY_JUNK_MAILDIR=$RUN/mail/canary/Maildir/.Junk" \
       "TESTBED_CANARY_USER=canary" \
       "TESTBED_CANARY_ADDRESS=canary@$DOMAIN" \
       "TESTBED_CANARY_PASSWORD_FILE=$SECRETS/canary.pass" \
