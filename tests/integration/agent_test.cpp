@@ -3,6 +3,7 @@
 // canaries in flight across kill -9, and SIGHUP with a broken config.
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 
 #include "support.hpp"
@@ -129,5 +130,70 @@ TEST_CASE("SIGHUP with a broken config keeps the agent running on the old one",
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CHECK(more);
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("a corrupt state database is refused, and moved aside with --fresh-state",
+          "[integration][agent]") {
+  auto path = itest::write_temp_file("corrupt.toml",
+                                     agent_config("corrupt", "127.0.0.11:2525", "127.0.0.1:1143",
+                                                  "latency_slo = \"3s\"\nlost_after = \"4s\"\n"));
+  std::string state_dir;
+  {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("state_dir = \"", 0) == 0) {
+        state_dir = line.substr(13, line.size() - 14);
+      }
+    }
+  }
+  std::filesystem::create_directories(state_dir);
+  const std::string garbage = "this is not an SQLite database, it is a test of refusal\n";
+  std::ofstream(state_dir + "/mailcanary.db") << garbage;
+
+  auto refused = itest::mailcanary({"run", "--config", path});
+  CHECK(refused.exit_code == 2);
+  CHECK(refused.err.find(state_dir + "/mailcanary.db") != std::string::npos);
+  CHECK(refused.err.find("--fresh-state") != std::string::npos);
+  CHECK(itest::read_file(state_dir + "/mailcanary.db") == garbage);  // never discarded
+
+  itest::AgentProcess fresh(path, {"--fresh-state"});
+  REQUIRE(fresh.wait_for_log("moved aside", std::chrono::seconds(20)));
+  REQUIRE(fresh.wait_for_log(" ok stage=done", std::chrono::seconds(20)));
+  bool kept = false;
+  for (const auto& e : std::filesystem::directory_iterator(state_dir)) {
+    if (e.path().filename().string().rfind("mailcanary.db.corrupt-", 0) == 0) {
+      kept = itest::read_file(e.path()) == garbage;
+    }
+  }
+  CHECK(kept);
+  CHECK(fresh.stop() == 0);
+}
+
+TEST_CASE("a member removed from the config by SIGHUP is retired without a restart",
+          "[integration][agent]") {
+  auto path = itest::write_temp_file(
+      "retire.toml", agent_config("retire", "127.0.0.11:2525\", \"127.0.0.12:2525",
+                                  "127.0.0.1:1143", "latency_slo = \"3s\"\nlost_after = \"4s\"\n"));
+  itest::AgentProcess agent(path);
+  REQUIRE(agent.wait_for_log("127.0.0.12:2525 temp_fail", std::chrono::seconds(20)));
+  std::string text = itest::read_file(path);
+  auto pos = text.find(", \"127.0.0.12:2525\"");
+  REQUIRE(pos != std::string::npos);
+  text.erase(pos, std::string(", \"127.0.0.12:2525\"").size());
+  std::ofstream(path) << text;
+  kill(agent.pid(), SIGHUP);
+  REQUIRE(agent.wait_for_log("member t 127.0.0.12:2525 retired", std::chrono::seconds(20)));
+  // After retirement, no more results for it; the other member goes on.
+  auto after = agent.log().size();
+  REQUIRE(agent.wait_for_log(" ok stage=done", std::chrono::seconds(20)));
+  bool more_ok = false;
+  for (int i = 0; i < 100 && !more_ok; ++i) {
+    more_ok = agent.log().find("127.0.0.11:2525 ok", after) != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(more_ok);
+  CHECK(agent.log().find("127.0.0.12:2525 temp_fail", after) == std::string::npos);
   CHECK(agent.stop() == 0);
 }
