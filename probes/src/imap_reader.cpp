@@ -29,7 +29,6 @@ constexpr std::size_t kFetchBatch = 100;        // UIDs per UID FETCH (each at m
 constexpr std::size_t kMaxNewPerScan = 1000;    // unclassified messages fetched per scan
 constexpr std::size_t kMaxReportsPerScan = 50;  // bounce reports read per scan
 constexpr std::size_t kMaxRemembered = 100000;  // classified UIDs remembered per folder
-constexpr std::size_t kMaxAnswerBytes = 16u << 20;
 constexpr std::uint64_t kMaxLiteralBytes = 4u << 20;
 
 // mailimap_free() sends LOGOUT on a live session and waits for the answer: right for a
@@ -77,14 +76,7 @@ class ImapReader final : public MailboxReader {
  public:
   ImapReader(config::MailboxConfig cfg, std::string key)
       : cfg_(std::move(cfg)), key_(std::move(key)) {
-    link_.cfg = &cfg_;
-    link_.label = "imap " + cfg_.server.to_string();
-    link_.io_timeout =
-        std::chrono::seconds(std::max<long long>(1, cfg_.poll_interval.count() / 1000 + 10));
-    link_.limits.max_answer_bytes = kMaxAnswerBytes;
-    link_.limits.max_literal_bytes = kMaxLiteralBytes;
-    link_.limits.max_answer_time = std::max<std::chrono::milliseconds>(
-        std::chrono::seconds(20), 2 * std::chrono::milliseconds(link_.io_timeout));
+    link_ = make_mailbox_link(cfg_, "imap", kMaxLiteralBytes);
   }
   ImapReader(const ImapReader&) = delete;
   ImapReader& operator=(const ImapReader&) = delete;

@@ -28,6 +28,13 @@ struct MailboxLink {
   ResponseGuard::Limits limits;
 };
 
+/// The link of a reader for `cfg` (which must outlive it): errors prefixed with
+/// "<protocol> host:port", an I/O timeout of poll_interval + 10 s, answers of at most
+/// 16 MiB, each within max(20 s, 2 x the I/O timeout), literals up to
+/// `max_literal_bytes` (0: the protocol has none).
+MailboxLink make_mailbox_link(const config::MailboxConfig& cfg, const std::string& protocol,
+                              std::uint64_t max_literal_bytes);
+
 /// Connects to link.cfg->server: plain, or TLS right away for tls = "implicit" (the
 /// certificate checked before anything is read). Throws MailboxError. The stream belongs
 /// to the caller (hand it to mailimap_connect / mailpop3_connect).

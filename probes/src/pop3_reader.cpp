@@ -12,6 +12,7 @@
 
 #include <map>
 
+#include "ascii.hpp"
 #include "mailbox_tls_stream.hpp"
 #include "mailcanary/probes/canary.hpp"
 #include "mailcanary/probes/mailbox.hpp"
@@ -21,7 +22,6 @@ namespace mailcanary::probes {
 namespace {
 
 constexpr std::size_t kMaxNewPerScan = 1000;  // TOP commands per scan
-constexpr std::size_t kMaxAnswerBytes = 16u << 20;
 
 // Ends a session without QUIT: mailpop3_free() would send it, committing deletions. With
 // the guard shut, its QUIT fails before a byte goes out and it only cleans up.
@@ -36,27 +36,11 @@ struct Pop3Drop {
 };
 using Session = std::unique_ptr<mailpop3, Pop3Drop>;
 
-std::string printable(const char* text, std::size_t max) {
-  std::string out;
-  for (const char* p = text; *p && out.size() < max; ++p) {
-    const auto c = static_cast<unsigned char>(*p);
-    out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
-  }
-  return out;
-}
-
 class Pop3Reader final : public MailboxReader {
  public:
   Pop3Reader(config::MailboxConfig cfg, std::string key)
       : cfg_(std::move(cfg)), key_(std::move(key)) {
-    link_.cfg = &cfg_;
-    link_.label = "pop3 " + cfg_.server.to_string();
-    link_.io_timeout =
-        std::chrono::seconds(std::max<long long>(1, cfg_.poll_interval.count() / 1000 + 10));
-    link_.limits.max_answer_bytes = kMaxAnswerBytes;
-    link_.limits.max_literal_bytes = 0;  // POP3 has no literals
-    link_.limits.max_answer_time = std::max<std::chrono::milliseconds>(
-        std::chrono::seconds(20), 2 * std::chrono::milliseconds(link_.io_timeout));
+    link_ = make_mailbox_link(cfg_, "pop3", 0);  // POP3 has no literals
   }
   Pop3Reader(const Pop3Reader&) = delete;
   Pop3Reader& operator=(const Pop3Reader&) = delete;
@@ -123,7 +107,7 @@ class Pop3Reader final : public MailboxReader {
     } else {
       msg += ": " + pop3_error_text(rc) + " (libetpan error " + std::to_string(rc) + ")";
       if (rc != MAILPOP3_ERROR_STREAM && pop && pop->pop3_response && pop->pop3_response[0]) {
-        msg += "; the server said: " + printable(pop->pop3_response, 200);
+        msg += "; the server said: " + printable_ascii(std::string_view(pop->pop3_response), 200);
       }
     }
     return msg;
