@@ -577,9 +577,12 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
                  [this](const std::string& t, const std::string& m) {
                    auto h = health(t, m);
                    return WebServer::Response{h.code, "text/plain; charset=utf-8", h.body};
-                 }});
-  log("HTTP endpoints on " + config_->agent.listen.host + ":" + std::to_string(web.port()) +
-      ": /metrics /healthz /status /health/TARGET/MEMBER");
+                 }},
+                config_->web);
+  log(std::string("HTTP endpoints on ") + (config_->web.tls() ? "https://" : "") +
+      config_->agent.listen.host + ":" + std::to_string(web.port()) +
+      ": /metrics /healthz /status /health/TARGET/MEMBER" +
+      (config_->web.basic_auth_users.empty() ? "" : " (basic auth)"));
   // Alertmanager traffic has its own thread: a slow Alertmanager never delays probes.
   std::thread alerts([this, &stop] {
     auto last_resend = clock_.now();
@@ -629,7 +632,7 @@ std::string Agent::status_json() const {
     nlohmann::ordered_json m;
     m["target"] = key.first;
     m["member"] = key.second;
-    m["health"] = s.status.health_up ? "UP" : "DOWN";
+    m["health"] = health_up(s.status) ? "UP" : "DOWN";
     m["in_alarm"] = s.status.in_alarm;
     if (s.status.alarm_since) {
       m["alarm_since"] = rfc3339(*s.status.alarm_since);
@@ -659,6 +662,10 @@ std::string Agent::status_json() const {
   return doc.dump();
 }
 
+bool Agent::health_up(const MemberStatus& st) const {
+  return st.last_probe_at ? st.health_up : config_->web.unknown_health_up;
+}
+
 HealthView Agent::health(const std::string& target, const std::string& member) const {
   std::lock_guard lock(mutex_);
   auto it = slots_.find({target, member});
@@ -666,8 +673,11 @@ HealthView Agent::health(const std::string& target, const std::string& member) c
     return {404, "unknown target/member\n"};
   }
   const auto& st = it->second.status;
-  if (st.health_up) {
+  if (health_up(st)) {
     return {200, "UP\n"};
+  }
+  if (!st.last_probe_at) {
+    return {503, "DOWN no_result since start\n"};  // [web] unknown_health = "down"
   }
   std::string cls(probes::to_string(st.last_failure_class.value_or(probes::ResultClass::lost)));
   return {503, "DOWN " + cls + " since " +

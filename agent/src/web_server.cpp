@@ -56,57 +56,89 @@ WebServer::Response WebServer::answer(const std::string& method, const std::stri
 int WebServer::on_request(::mg_connection* conn, void* self) {
   const auto* server = static_cast<const WebServer*>(self);
   const mg_request_info* info = mg_get_request_info(conn);
+  const std::string method = info->request_method ? info->request_method : "";
   Response r;
-  try {
-    r = server->answer(info->request_method ? info->request_method : "",
-                       info->local_uri ? info->local_uri : "");
-  } catch (const std::exception& e) {
-    r = {500, "text/plain; charset=utf-8", "internal error\n"};
+  const bool allowed = server->auth_.allows(mg_get_header(conn, "Authorization"));
+  if (!allowed) {
+    r = {401, "text/plain; charset=utf-8", "authentication required\n"};
+  } else {
+    try {
+      r = server->answer(method, info->local_uri ? info->local_uri : "");
+    } catch (const std::exception& e) {
+      r = {500, "text/plain; charset=utf-8", "internal error\n"};
+    }
   }
-  const char* reason = r.code == 200   ? "OK"
-                       : r.code == 404 ? "Not Found"
-                       : r.code == 405 ? "Method Not Allowed"
-                       : r.code == 503 ? "Service Unavailable"
-                                       : "Error";
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-            r.code, reason, r.content_type.c_str(), r.body.size());
-  if (std::strcmp(info->request_method ? info->request_method : "", "HEAD") != 0) {
+  mg_response_header_start(conn, r.code);
+  mg_response_header_add(conn, "Content-Type", r.content_type.c_str(), -1);
+  const std::string length = std::to_string(r.body.size());
+  mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
+  mg_response_header_add(conn, "Cache-Control", "no-store", -1);
+  if (!allowed) {
+    mg_response_header_add(conn, "WWW-Authenticate", "Basic realm=\"mailcanary\"", -1);
+  }
+  mg_response_header_send(conn);
+  if (method != "HEAD") {
     mg_write(conn, r.body.data(), r.body.size());
   }
   return r.code;
 }
 
-WebServer::WebServer(const std::string& host, int port, Handlers handlers)
-    : handlers_(std::move(handlers)) {
+WebServer::WebServer(const std::string& host, int port, Handlers handlers,
+                     const config::WebConfig& web)
+    : handlers_(std::move(handlers)), auth_(web.basic_auth_users) {
   static std::once_flag init;
   std::call_once(init, [] { mg_init_library(0); });
   const bool v6 = host.find(':') != std::string::npos;
-  const std::string ports = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  const std::string address = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  // With TLS, CivetWeb serves plain HTTP on a private loopback port behind TlsFront.
+  const std::string ports = web.tls() ? std::string("127.0.0.1:0") : address;
   const char* options[] = {"listening_ports",
                            ports.c_str(),
                            "num_threads",
                            "4",
                            "request_timeout_ms",
                            "10000",
+                           "keep_alive_timeout_ms",
+                           "10000",
+                           "enable_keep_alive",
+                           "yes",
                            "max_request_size",
                            "16384",
                            "enable_directory_listing",
                            "no",
                            nullptr};
   mg_callbacks callbacks{};
-  ctx_ = mg_start(&callbacks, nullptr, options);
+  mg_init_data init_data{};
+  init_data.callbacks = &callbacks;
+  init_data.user_data = this;
+  init_data.configuration_options = options;
+  char error_text[256] = "";
+  mg_error_data error{};
+  error.text = error_text;
+  error.text_buffer_size = sizeof error_text;
+  ctx_ = mg_start2(&init_data, &error);
   if (!ctx_) {
-    throw std::runtime_error("cannot listen on " + ports + " for the HTTP endpoints");
+    const std::string why(error_text);
+    throw std::runtime_error("cannot serve the HTTP endpoints on " + address +
+                             (why.empty() ? "" : ": " + why));
   }
   mg_set_request_handler(ctx_, "/", on_request, this);
   mg_server_port sp[4]{};
   int n = mg_get_server_ports(ctx_, 4, sp);
   port_ = n > 0 ? sp[0].port : port;
+  if (web.tls()) {
+    try {
+      tls_ = std::make_unique<TlsFront>(host, port, port_, web.tls_cert_file, web.tls_key_file);
+    } catch (const std::exception& e) {
+      mg_stop(ctx_);
+      throw std::runtime_error("cannot serve HTTPS on " + address + ": " + e.what());
+    }
+    port_ = tls_->port();
+  }
 }
 
 WebServer::~WebServer() {
+  tls_.reset();
   if (ctx_) {
     mg_stop(ctx_);
   }

@@ -37,6 +37,7 @@ void read_config(const toml::table& root, Config& config, detail::Diagnostics& d
   const detail::LoadContext ctx{std::filesystem::path(config.path).parent_path(), sources};
   TableReader top(root, "", diag);
   section(top, "agent", [&](TableReader& r) { detail::read_agent(r, config.agent, ctx); });
+  section(top, "web", [&](TableReader& r) { detail::read_web(r, config.web, ctx); });
   section(top, "dns", [&](TableReader& r) { detail::read_dns(r, config.dns); });
   section(top, "smtp", [&](TableReader& r) { detail::read_smtp(r, config.smtp, ctx); });
   section(top, "slg", [&](TableReader& r) { detail::read_slg(r, config.slg); });

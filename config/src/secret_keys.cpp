@@ -17,16 +17,21 @@ void load_secret(TableReader& r, std::string_view key, Trim trim, std::string& p
   }
 }
 
-void check_ca_file(TableReader& r, std::string& path, const LoadContext& ctx) {
+void check_readable_file(TableReader& r, std::string_view key, std::string& path,
+                         const LoadContext& ctx) {
   if (path.empty()) {
-    r.error("ca_file", "must not be empty");
+    r.error(key, "must not be empty");
     return;
   }
   path = resolve_path(ctx.config_dir, path);
   std::string error;
   if (!is_readable_file(path, error)) {
-    r.error("ca_file", error);
+    r.error(key, error);
   }
+}
+
+void check_ca_file(TableReader& r, std::string& path, const LoadContext& ctx) {
+  check_readable_file(r, "ca_file", path, ctx);
 }
 
 }  // namespace mailcanary::config::detail

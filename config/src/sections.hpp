@@ -31,6 +31,7 @@ struct LoadContext {
 
 void read_agent(TableReader& r, AgentConfig& out, const LoadContext& ctx);
 void read_dns(TableReader& r, DnsConfig& out);
+void read_web(TableReader& r, WebConfig& out, const LoadContext& ctx);
 void read_smtp(TableReader& r, SmtpConfig& out, const LoadContext& ctx);
 void read_slg(TableReader& r, SlgConfig& out);
 void read_alertmanager(TableReader& r, AlertmanagerConfig& out);
@@ -51,6 +52,9 @@ void check_slg(TableReader& r, const SlgConfig& merged);
 /// against the config directory and fills `content`, or reports "KEYPATH: reason".
 void load_secret(TableReader& r, std::string_view key, Trim trim, std::string& path,
                  std::string& content, const LoadContext& ctx);
+/// Resolves the file `path` named by `key` and reports it when unreadable.
+void check_readable_file(TableReader& r, std::string_view key, std::string& path,
+                         const LoadContext& ctx);
 /// Resolves a ca_file `path` and reports it when unreadable.
 void check_ca_file(TableReader& r, std::string& path, const LoadContext& ctx);
 

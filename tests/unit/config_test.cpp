@@ -788,3 +788,82 @@ idle = "yes"
 }
 
 }  // namespace
+
+namespace {
+
+// A bcrypt hash of "s3cret" for user prom (htpasswd -B), test data only.
+const std::string kPromHash = "$2y$05$1Pai7Kfofi5xOnZvZxIPGO.RsfdjlVC9cyJ5iMIrU8gfaQJVjghru";
+
+TEST_CASE("[web] reads TLS files, basic auth users and the health before any result",
+          "[config][web]") {
+  TempDir dir;
+  dir.write("hmac.key", "00112233445566778899aabbccddeeff\n");
+  dir.write("canary.pass", "canary-test-password\n");
+  dir.write("web.crt", "certificate\n");
+  dir.write("web.key", "key\n");
+  dir.write("web.users", "# monitoring\n\nprom:" + kPromHash + "\r\nops:$6$salt$abc\n");
+  const std::string text = complete(
+      "[web]\ntls_cert_file = \"web.crt\"\ntls_key_file = \"web.key\"\n"
+      "basic_auth_users_file = \"web.users\"\nunknown_health = \"down\"\n");
+  const LoadResult result = load_config_string(text, dir.str() + "/ok.toml");
+  INFO(messages(result).size());
+  REQUIRE(result.ok());
+  const WebConfig& web = result.config->web;
+  CHECK(web.tls());
+  CHECK(web.tls_cert_file == dir.str() + "/web.crt");
+  CHECK(web.tls_key_file == dir.str() + "/web.key");
+  REQUIRE(web.basic_auth_users.size() == 2);
+  CHECK(web.basic_auth_users[0].name == "prom");
+  CHECK(web.basic_auth_users[0].hash == kPromHash);
+  CHECK(web.basic_auth_users[1].name == "ops");
+  CHECK_FALSE(web.unknown_health_up);
+
+  const LoadResult defaults = load_config_string(complete(""), dir.str() + "/d.toml");
+  REQUIRE(defaults.ok());
+  CHECK_FALSE(defaults.config->web.tls());
+  CHECK(defaults.config->web.basic_auth_users.empty());
+  CHECK(defaults.config->web.unknown_health_up);
+}
+
+TEST_CASE("bad [web] settings name the key, the file and the line, never the hash",
+          "[config][web]") {
+  TempDir dir;
+  dir.write("hmac.key", "00112233445566778899aabbccddeeff\n");
+  dir.write("canary.pass", "canary-test-password\n");
+  dir.write("web.crt", "certificate\n");
+  dir.write("apr1.users",
+            "ok:" + kPromHash + "\nold:$apr1$xyz$secrethash\nnocolon\nok:" + kPromHash + "\n");
+  dir.write("empty.users", "# nobody\n");
+  const std::string file = dir.str() + "/bad.toml";
+  const auto errors = [&](const std::string& web) {
+    return messages(load_config_string(complete("[web]\n" + web), file));
+  };
+  CHECK(errors("tls_cert_file = \"web.crt\"\n") ==
+        std::vector<std::string>{file +
+                                 ":2:17: web.tls_cert_file: tls_cert_file and tls_key_file go "
+                                 "together"});
+  CHECK(errors("tls_cert_file = \"web.crt\"\ntls_key_file = \"none.key\"\n") ==
+        std::vector<std::string>{file + ":3:16: web.tls_key_file: cannot read \"" + dir.str() +
+                                 "/none.key\": No such file or directory"});
+  const auto users = errors("basic_auth_users_file = \"apr1.users\"\n");
+  const std::string where =
+      file + ":2:25: web.basic_auth_users_file: \"" + dir.str() + "/apr1.users\" line ";
+  CHECK(users ==
+        std::vector<std::string>{
+            where +
+                "2: the hash of user \"old\" is not bcrypt ($2y$, from htpasswd -B) or SHA-crypt "
+                "($5$, $6$)",
+            where + "3: expected \"user:hash\" (as written by htpasswd -B)",
+            where + "4: user \"ok\" appears twice"});
+  for (const auto& message : users) {
+    CHECK(message.find("secrethash") == std::string::npos);
+  }
+  CHECK(errors("basic_auth_users_file = \"empty.users\"\n") ==
+        std::vector<std::string>{file + ":2:25: web.basic_auth_users_file: \"" + dir.str() +
+                                 "/empty.users\" has no user"});
+  CHECK(errors("unknown_health = \"maybe\"\n").size() == 1);
+  CHECK(errors("tls = true\n") ==
+        std::vector<std::string>{file + ":2:1: unknown key 'tls' in [web]"});
+}
+
+}  // namespace

@@ -82,6 +82,8 @@ class Agent {
 
   void load_config();
   void rediscover();
+  /// The health view of a member; before its first result, [web] unknown_health.
+  bool health_up(const MemberStatus& st) const;
   /// Queues the members that are due; returns how long until the next one is.
   std::chrono::milliseconds schedule_due();
   void log_run_figures();

@@ -55,6 +55,25 @@ struct AgentConfig {
   int shard_count = 1;
 };
 
+/// One account of [web] basic_auth_users_file: a user and its crypt(3) hash (bcrypt
+/// "$2y$"/"$2b$" as written by `htpasswd -B`, or SHA-crypt "$6$"/"$5$").
+struct WebUser {
+  std::string name;
+  std::string hash;  // secret-ish: never printed
+};
+
+/// [web]: how the HTTP endpoints are served. Takes effect at start (not on SIGHUP).
+struct WebConfig {
+  std::string tls_cert_file;          // PEM certificate (chain); set with tls_key_file: HTTPS only
+  std::string tls_key_file;           // PEM private key
+  std::string basic_auth_users_file;  // empty: no authentication
+  std::vector<WebUser> basic_auth_users;
+  /// /health/T/M for a member with no result yet: UP (default, a fresh agent never
+  /// drains a pool) or DOWN.
+  bool unknown_health_up = true;
+  bool tls() const { return !tls_cert_file.empty(); }
+};
+
 struct DnsConfig {
   std::vector<Endpoint> servers;  // empty: the system resolver configuration
   Duration timeout = std::chrono::seconds(5);
@@ -141,6 +160,7 @@ struct TargetConfig {
 struct Config {
   std::string path;
   AgentConfig agent;
+  WebConfig web;
   DnsConfig dns;
   SmtpConfig smtp;  // the defaults as written in [smtp]
   std::vector<MailboxConfig> mailboxes;

@@ -1,0 +1,150 @@
+#include "mailcanary/agent/basic_auth.hpp"
+
+#include <crypt.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <strings.h>
+
+#include <array>
+#include <cstring>
+#include <memory>
+
+namespace mailcanary::agent {
+namespace {
+
+constexpr std::size_t kMaxRemembered = 64;
+constexpr std::size_t kMaxHeader = 4096;
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') {
+    return c - 'A';
+  }
+  if (c >= 'a' && c <= 'z') {
+    return c - 'a' + 26;
+  }
+  if (c >= '0' && c <= '9') {
+    return c - '0' + 52;
+  }
+  if (c == '+') {
+    return 62;
+  }
+  if (c == '/') {
+    return 63;
+  }
+  return -1;
+}
+
+std::string sha256(const std::string& text) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), md.data(), &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(md.data()), len);
+}
+
+}  // namespace
+
+std::optional<std::string> base64_decode(std::string_view in) {
+  if (in.size() % 4 != 0) {
+    return std::nullopt;
+  }
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  for (std::size_t i = 0; i < in.size(); i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = in[i + k];
+      const bool last_group = i + 4 == in.size();
+      if (c == '=' && last_group && k >= 2 && (k == 3 || in[i + 3] == '=')) {
+        v[k] = 0;
+        ++pad;
+        continue;
+      }
+      if (pad > 0 || (v[k] = base64_value(c)) < 0) {
+        return std::nullopt;
+      }
+    }
+    const unsigned bits =
+        (unsigned(v[0]) << 18) | (unsigned(v[1]) << 12) | (unsigned(v[2]) << 6) | unsigned(v[3]);
+    out += static_cast<char>((bits >> 16) & 0xff);
+    if (pad < 2) {
+      out += static_cast<char>((bits >> 8) & 0xff);
+    }
+    if (pad < 1) {
+      out += static_cast<char>(bits & 0xff);
+    }
+  }
+  return out;
+}
+
+BasicAuth::BasicAuth(std::vector<config::WebUser> users) : users_(std::move(users)) {}
+
+bool BasicAuth::verify(const std::string& user, const std::string& password) const {
+  for (const auto& u : users_) {
+    if (u.name != user) {
+      continue;
+    }
+    auto data = std::make_unique<crypt_data>();  // large; zeroed by value-initialisation
+    const char* result = crypt_r(password.c_str(), u.hash.c_str(), data.get());
+    if (!result || result[0] == '*') {
+      return false;
+    }
+    const std::size_t n = std::strlen(result);
+    return n == u.hash.size() && CRYPTO_memcmp(result, u.hash.data(), n) == 0;
+  }
+  return false;
+}
+
+bool BasicAuth::allows(const char* authorization) const {
+  if (!enabled()) {
+    return true;
+  }
+  if (!authorization) {
+    return false;
+  }
+  std::string_view header(authorization);
+  if (header.size() > kMaxHeader || header.size() < 6 ||
+      strncasecmp(header.data(), "Basic ", 6) != 0) {
+    return false;
+  }
+  header.remove_prefix(6);
+  while (!header.empty() && header.front() == ' ') {
+    header.remove_prefix(1);
+  }
+  const auto decoded = base64_decode(header);
+  if (!decoded) {
+    return false;
+  }
+  const auto colon = decoded->find(':');
+  if (colon == std::string::npos) {
+    return false;
+  }
+  const std::string user = decoded->substr(0, colon);
+  const std::string password = decoded->substr(colon + 1);
+  std::string key = user;
+  key += '\0';
+  key += password;
+  const std::string digest = sha256(key);
+  {
+    std::lock_guard lock(mutex_);
+    if (accepted_.count(digest)) {
+      return true;
+    }
+  }
+  if (!verify(user, password)) {
+    return false;
+  }
+  std::lock_guard lock(mutex_);
+  if (accepted_.size() >= kMaxRemembered) {
+    accepted_.clear();
+  }
+  accepted_.insert(digest);
+  return true;
+}
+
+std::size_t BasicAuth::remembered() const {
+  std::lock_guard lock(mutex_);
+  return accepted_.size();
+}
+
+}  // namespace mailcanary::agent
