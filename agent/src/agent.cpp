@@ -229,10 +229,11 @@ MailboxWatcher& Agent::watcher_for(const config::TargetConfig& t) {
     w = std::make_unique<MailboxWatcher>(
         *mb, bounces, config_->agent.hmac_key, clock_,
         [this](const std::string& id, const probes::Confirmation& c) { on_decided(id, c); },
-        [this, name](bool ok, const std::string& error) {
+        [this, name](bool ok, const std::string& error, std::uint64_t reconnects) {
           if (!ok) {
             log("mailbox " + name + ": " + error);
           }
+          exporter_->set_mailbox_reconnects(name, reconnects);
         });
   }
   return *w;

@@ -30,6 +30,7 @@ struct Exporter::Families {
   Family<Gauge>* in_flight;
   Family<Counter>* skipped;
   Family<Gauge>* mailbox_up;
+  Family<Counter>* mailbox_reconnects;
   Family<Counter>* am_failures;
   Family<Gauge>* am_pending;
   Family<Counter>* reloads;
@@ -97,6 +98,11 @@ Exporter::Exporter(const std::string& instance, const std::string& version)
                         .Name("mailcanary_mailbox_up")
                         .Help("1 when the last read of the mailbox worked.")
                         .Register(r);
+  f_->mailbox_reconnects =
+      &prometheus::BuildCounter()
+           .Name("mailcanary_mailbox_reconnects_total")
+           .Help("IMAP sessions opened again after the previous one failed or was dropped.")
+           .Register(r);
   f_->am_failures = &prometheus::BuildCounter()
                          .Name("mailcanary_alertmanager_send_failures_total")
                          .Help("Failed sends to an Alertmanager.")
@@ -239,6 +245,14 @@ void Exporter::count_skipped(const std::string& target, const std::string& membe
 void Exporter::set_mailbox_up(const std::string& mailbox, bool up) {
   std::lock_guard lock(mutex_);
   f_->mailbox_up->Add(with(base_, {{"mailbox", mailbox}})).Set(up ? 1 : 0);
+}
+
+void Exporter::set_mailbox_reconnects(const std::string& mailbox, std::uint64_t total) {
+  std::lock_guard lock(mutex_);
+  auto& c = f_->mailbox_reconnects->Add(with(base_, {{"mailbox", mailbox}}));
+  if (static_cast<double>(total) > c.Value()) {
+    c.Increment(static_cast<double>(total) - c.Value());
+  }
 }
 
 void Exporter::count_alertmanager_failure(const std::string& url) {

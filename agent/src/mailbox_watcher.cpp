@@ -66,7 +66,7 @@ void MailboxWatcher::run() {
       decided_(id, c);
     }
     if (health_) {
-      health_(!read_failed, error);
+      health_(!read_failed, error, reader_->reconnects() + (bounces_ ? bounces_->reconnects() : 0));
     }
     {
       std::lock_guard lock(mutex_);

@@ -126,6 +126,7 @@ class ImapReader final : public MailboxReader {
   }
 
   void prepare() override { ensure_connected(); }
+  std::uint64_t reconnects() const override { return reconnects_; }
 
   // With IDLE, the server pushes "* N EXISTS" when mail lands: wait on the socket for
   // that (or `max`), then leave IDLE so the next scan can run. Each wait is a fresh IDLE,
@@ -188,6 +189,10 @@ class ImapReader final : public MailboxReader {
   }
 
   void connect() {
+    if (connected_before_) {
+      ++reconnects_;
+    }
+    connected_before_ = true;
     imap_.reset(mailimap_new(0, nullptr));
     if (!imap_) {
       throw MailboxError(link_.label + ": out of memory", false);
@@ -515,6 +520,8 @@ class ImapReader final : public MailboxReader {
   std::map<std::string, FolderMemory> folders_;
   std::optional<std::chrono::steady_clock::time_point> last_junk_scan_;
   std::size_t foreign_ = 0;
+  bool connected_before_ = false;
+  std::uint64_t reconnects_ = 0;
   std::unique_ptr<mailimap, ImapDeleter> imap_;  // last: logs out before the rest goes
 };
 

@@ -29,6 +29,8 @@ class Exporter {
   void set_in_flight(std::size_t n);
   void count_skipped(const std::string& target, const std::string& member);
   void set_mailbox_up(const std::string& mailbox, bool up);
+  /// `total`: the mailbox readers' reconnects so far; the counter follows it.
+  void set_mailbox_reconnects(const std::string& mailbox, std::uint64_t total);
   void count_alertmanager_failure(const std::string& url);
   void set_pending_notifications(std::size_t n);
   void count_config_reload(bool ok);

@@ -20,8 +20,10 @@ namespace mailcanary::agent {
 class MailboxWatcher {
  public:
   using Decided = std::function<void(const std::string& canary_id, const probes::Confirmation&)>;
-  /// Reports whether a scan worked, for the mailbox's own alarm and metrics.
-  using Health = std::function<void(bool read_ok, const std::string& error)>;
+  /// Reports after each scan whether it worked, and the readers' reconnects so far (the
+  /// mailbox's and the bounce mailbox's), for logs and metrics.
+  using Health =
+      std::function<void(bool read_ok, const std::string& error, std::uint64_t reconnects)>;
 
   MailboxWatcher(const config::MailboxConfig& mailbox, const config::MailboxConfig* bounces,
                  const std::string& hmac_key, probes::Clock& clock, Decided decided, Health health);

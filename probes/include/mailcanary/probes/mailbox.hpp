@@ -61,6 +61,9 @@ class MailboxReader {
   virtual void wait(Clock& clock, std::chrono::milliseconds max) { clock.sleep_for(max); }
   /// Messages carrying the canary header whose signature did not verify, seen so far.
   virtual std::size_t foreign_seen() const = 0;
+  /// Sessions opened again after the previous one failed or was dropped, so far (IMAP;
+  /// POP3 opens one session per scan by design and reports 0).
+  virtual std::uint64_t reconnects() const { return 0; }
 };
 
 /// A reader for the configured mailbox. Connects lazily, on the first scan.
