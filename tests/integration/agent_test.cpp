@@ -5,6 +5,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "support.hpp"
 
@@ -195,5 +196,41 @@ TEST_CASE("a member removed from the config by SIGHUP is retired without a resta
   }
   CHECK(more_ok);
   CHECK(agent.log().find("127.0.0.12:2525 temp_fail", after) == std::string::npos);
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("a probe still running at its next slot makes the agent skip and count that slot",
+          "[integration][agent][skip]") {
+  // A peer that accepts the connection and never sends a banner: each probe takes the
+  // whole 3 s stage timeout, so with a 1 s interval the next slots find it still busy.
+  itest::SmtpScript silent;
+  silent.banner = "";
+  itest::ScriptedPeer peer(silent);
+  std::string text = agent_config("skip", peer.address(), "127.0.0.1:1143",
+                                  "latency_slo = \"3s\"\nlost_after = \"4s\"\n");
+  const std::string timeout_line = "timeout = \"2s\"";
+  auto pos = text.find(timeout_line);
+  REQUIRE(pos != std::string::npos);
+  text.replace(pos, timeout_line.size(), "timeout = \"3s\"");
+  itest::AgentProcess agent(itest::write_temp_file("skip.toml", text));
+  REQUIRE(agent.wait_for_log("skipped: the previous one still runs", std::chrono::seconds(20)));
+  REQUIRE(agent.wait_for_log(" timeout stage=banner", std::chrono::seconds(20)));
+  std::smatch m;
+  const std::string log = agent.log();
+  REQUIRE(std::regex_search(log, m, std::regex("HTTP endpoints on 127\\.0\\.0\\.1:(\\d+)")));
+  auto metrics = itest::run_command(
+      {"/usr/bin/curl", "-s", "--max-time", "5", "http://127.0.0.1:" + m[1].str() + "/metrics"});
+  std::smatch skipped;
+  REQUIRE(std::regex_search(
+      metrics.out, skipped,
+      std::regex(
+          "mailcanary_probes_skipped_total\\{member=\"127\\.0\\.0\\.1:\\d+\",target=\"t\"\\} "
+          "(\\d+)")));
+  CHECK(std::stoi(skipped[1].str()) >= 1);
+  auto status = itest::run_command(
+      {"/usr/bin/curl", "-s", "--max-time", "5", "http://127.0.0.1:" + m[1].str() + "/status"});
+  auto doc = nlohmann::json::parse(status.out);
+  REQUIRE(doc["members"].size() == 1);
+  CHECK(doc["members"][0]["skipped"].get<int>() >= 1);
   CHECK(agent.stop() == 0);
 }
