@@ -6,6 +6,7 @@
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -93,10 +94,51 @@ void Agent::load_config() {
     exporter_->count_config_reload(false);
     return;
   }
+  // Watchers whose mailbox (or bounce mailbox) changed are replaced: destroyed outside
+  // the lock (their threads call back into the agent), then given back the canaries
+  // they were waiting for.
+  std::vector<std::unique_ptr<MailboxWatcher>> replaced;
+  std::set<std::pair<std::string, std::string>> replaced_keys;
+  std::vector<std::string> rewatch;
   {
     std::lock_guard lock(mutex_);
+    const auto changed = [&](const std::string& name) {
+      if (name.empty()) {
+        return false;
+      }
+      const auto* before = config_->find_mailbox(name);
+      const auto* after = fresh->find_mailbox(name);
+      return !before || !after || !(*before == *after);
+    };
+    for (auto it = watchers_.begin(); it != watchers_.end();) {
+      if (changed(it->first.first) || changed(it->first.second)) {
+        log("mailbox " + it->first.first + ": config changed, reader restarted");
+        replaced_keys.insert(it->first);
+        replaced.push_back(std::move(it->second));
+        it = watchers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     config_ = fresh;
     next_discovery_ = {};  // rediscover now: targets may have changed
+    if (!replaced.empty()) {
+      for (const auto& [id, ctx] : in_flight_) {
+        rewatch.push_back(id);
+      }
+    }
+  }
+  replaced.clear();
+  if (!rewatch.empty()) {
+    std::lock_guard lock(mutex_);
+    for (const auto& id : rewatch) {
+      auto it = in_flight_.find(id);
+      const auto* t =
+          it == in_flight_.end() ? nullptr : config_->find_target(it->second.record.target);
+      if (t && replaced_keys.count({t->mailbox, t->bounce_mailbox})) {
+        watch_in_flight(it->second.record, *t);
+      }  // else: decided meanwhile, target gone, or its watcher was kept
+    }
   }
   exporter_->count_config_reload(true);
   log("config reloaded from " + options_.config_path);
@@ -287,9 +329,16 @@ void Agent::probe(Key key) {
   watcher_for(t).add({rec.id, accepted, accepted + t.slg.lost_after});
 }
 
-void Agent::restore_in_flight() {
+void Agent::watch_in_flight(const InFlightCanary& rec, const config::TargetConfig& t) {
+  // Map wall times onto this process's steady clock.
   const auto now = clock_.now();
   const auto wall = clock_.wall();
+  auto accepted = now - std::chrono::duration_cast<Steady::duration>(wall - rec.accepted_at);
+  auto deadline = now + std::chrono::duration_cast<Steady::duration>(rec.deadline - wall);
+  watcher_for(t).add({rec.id, accepted, deadline});
+}
+
+void Agent::restore_in_flight() {
   std::size_t n = 0;
   for (const auto& rec : store_->in_flight()) {
     std::lock_guard lock(mutex_);
@@ -310,10 +359,7 @@ void Agent::restore_in_flight() {
     smtp.attempts = rec.attempts;
     smtp.canary_id = rec.id;
     in_flight_[rec.id] = {rec, smtp};
-    // Map wall times onto this process's steady clock.
-    auto accepted = now - std::chrono::duration_cast<Steady::duration>(wall - rec.accepted_at);
-    auto deadline = now + std::chrono::duration_cast<Steady::duration>(rec.deadline - wall);
-    watcher_for(*t).add({rec.id, accepted, deadline});
+    watch_in_flight(rec, *t);
     ++n;
   }
   if (n > 0) {

@@ -234,3 +234,27 @@ TEST_CASE("a probe still running at its next slot makes the agent skip and count
   CHECK(doc["members"][0]["skipped"].get<int>() >= 1);
   CHECK(agent.stop() == 0);
 }
+
+TEST_CASE("a mailbox password changed and reloaded by SIGHUP restarts its reader",
+          "[integration][agent][reload]") {
+  const std::string secrets = itest::source_dir() + "/tests/testbed/secrets/";
+  const std::string pass = itest::write_temp_file("rotated.pass", "not-the-password\n");
+  std::string text = agent_config("rotate", "127.0.0.11:2525", "127.0.0.1:1143",
+                                  "latency_slo = \"3s\"\nlost_after = \"4s\"\n");
+  const std::string original = secrets + "canary.pass";
+  auto pos = text.find(original);
+  REQUIRE(pos != std::string::npos);
+  text.replace(pos, original.size(), pass);
+  itest::AgentProcess agent(itest::write_temp_file("rotate.toml", text));
+  REQUIRE(agent.wait_for_log("mailbox_error", std::chrono::seconds(30)));
+  CHECK(agent.log().find("t 127.0.0.11:2525 ok") == std::string::npos);
+
+  // The operator fixes the password file and reloads: no restart needed.
+  std::ofstream(pass) << itest::read_file(original);
+  kill(agent.pid(), SIGHUP);
+  REQUIRE(agent.wait_for_log("mailbox inbox: config changed, reader restarted",
+                             std::chrono::seconds(20)));
+  REQUIRE(agent.wait_for_log("t 127.0.0.11:2525 ok", std::chrono::seconds(30)));
+  CHECK(agent.log().find("not-the-password") == std::string::npos);
+  CHECK(agent.stop() == 0);
+}

@@ -82,6 +82,8 @@ class Agent {
 
   void load_config();
   void rediscover();
+  /// Hands a canary in flight to its target's watcher (caller holds mutex_).
+  void watch_in_flight(const InFlightCanary& rec, const config::TargetConfig& t);
   /// The health view of a member; before its first result, [web] unknown_health.
   bool health_up(const MemberStatus& st) const;
   /// Queues the members that are due; returns how long until the next one is.

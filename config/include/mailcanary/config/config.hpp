@@ -27,6 +27,7 @@ struct Endpoint {
   std::uint16_t port = 0;
   /// "host:port", with brackets around an IPv6 host.
   std::string to_string() const;
+  bool operator==(const Endpoint&) const = default;
 };
 
 /// One place in a config file, for error messages.
@@ -109,6 +110,8 @@ struct MailboxConfig {
   Duration poll_interval = std::chrono::seconds(5);
   std::vector<std::string> junk_folders;
   bool delete_found = true;  // key: delete
+
+  bool operator==(const MailboxConfig&) const = default;
 };
 
 struct SlgConfig {
