@@ -178,13 +178,28 @@ void Agent::rediscover() {
         log("member " + key.first + " " + key.second + " added");
       }
     }
-    // DNS failures are results of their own (member = the domain or the MX host).
+    // DNS failures are results of their own (member = the domain or the MX host),
+    // recorded once per interval of their target like any probe; while one lasts, the
+    // next discovery comes when the next of them is due.
+    auto next = now + kDiscoveryEvery;
+    std::map<Key, Steady::time_point> failure_due;
     for (auto& f : found.failures) {
-      if (owns(f.target, f.member, cfg->agent.shard_index, cfg->agent.shard_count)) {
-        seen[{f.target, f.member}] = true;
+      const auto* t = cfg->find_target(f.target);
+      if (!t || !owns(f.target, f.member, cfg->agent.shard_index, cfg->agent.shard_count)) {
+        continue;
+      }
+      Key key{f.target, f.member};
+      seen[key] = true;
+      auto previous = dns_failure_due_.find(key);
+      auto due = previous == dns_failure_due_.end() ? now : previous->second;
+      if (now >= due) {
+        due = now + interval_of(*cfg, *t);
         failures.push_back(std::move(f));
       }
+      failure_due[key] = due;
+      next = std::min(next, due);
     }
+    dns_failure_due_.swap(failure_due);
     for (auto it = slots_.begin(); it != slots_.end();) {
       if (!seen.count(it->first) && !it->second.running) {
         log("member " + it->first.first + " " + it->first.second + " retired");
@@ -195,7 +210,7 @@ void Agent::rediscover() {
         ++it;
       }
     }
-    next_discovery_ = now + kDiscoveryEvery;
+    next_discovery_ = next;
   }
   for (auto& f : failures) {
     record(std::move(f));

@@ -114,3 +114,31 @@ TEST_CASE("a changed MX set adds the new host and retires the old one without a 
   CHECK(after.out.find("member=\"a.mxchange.test:2525\"") == std::string::npos);
   CHECK(agent.stop() == 0);
 }
+
+TEST_CASE("a lasting DNS failure is recorded once per interval, not per discovery",
+          "[integration][agent][dns][mxchange]") {
+  const std::string secrets = itest::source_dir() + "/tests/testbed/secrets/";
+  const std::string cfg =
+      "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" +
+      itest::write_temp_file("nxdomain.state", "") + ".d\"\ninterval = \"1s\"\n" +
+      "hmac_key_file = \"" + secrets + "hmac.key\"\n\n" +
+      "[dns]\nservers = [\"127.0.0.53:5353\"]\ntimeout = \"3s\"\n\n" +
+      "[smtp]\nfrom = \"bounces@example.test\"\nport = 2525\n\n" +
+      "[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\nuser = \"canary\"\n" +
+      "password_file = \"" + secrets + "canary.pass\"\n\n" + "[slg]\nhealth_fail_after = 3\n\n" +
+      "[[target]]\nname = \"gone\"\ndomain = \"nx.test\"\nrcpt = \"canary@example.test\"\n" +
+      "mailbox = \"inbox\"\n";
+  itest::AgentProcess agent(itest::write_temp_file("nxdomain.toml", cfg));
+  // Discovery runs every 30 s; with a 1 s interval the failure still counts each second,
+  // so three failures (health DOWN after health_fail_after = 3) come within seconds.
+  REQUIRE(agent.wait_for_log("gone nx.test dns_perm_fail", std::chrono::seconds(20)));
+  REQUIRE(agent.wait_for_log("health DOWN", std::chrono::seconds(15)));
+  const std::string log = agent.log();
+  std::size_t count = 0;
+  for (auto pos = log.find("gone nx.test dns_perm_fail"); pos != std::string::npos;
+       pos = log.find("gone nx.test dns_perm_fail", pos + 1)) {
+    ++count;
+  }
+  CHECK(count >= 3);
+  CHECK(agent.stop() == 0);
+}

@@ -113,6 +113,9 @@ class Agent {
   std::map<std::string, MailboxStatus> mailboxes_;  // agent-level alarm per mailbox
   std::map<std::pair<std::string, std::string>, std::unique_ptr<MailboxWatcher>> watchers_;
   std::chrono::steady_clock::time_point next_discovery_{};
+  /// When each lasting DNS failure (target, domain or MX host) is next recorded.
+  std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point>
+      dns_failure_due_;
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
