@@ -1,0 +1,370 @@
+// Benchmark: the agent's HTTP side at scale, on loopback. Needs no test bed.
+//
+// Feeds an Exporter MEMBERS members of realistic data (results of several classes, SMTP
+// stage timings, delivery latencies, hops, member status: every series the agent exports
+// per member), serves it with the agent's WebServer on 127.0.0.1:0 and prints:
+//   - the /metrics body: series (lines not starting with #), bytes;
+//   - render time in-process (Exporter::render), median and p99 over RUNS runs;
+//   - full scrape through the socket with libcurl (request to last byte), median and p99;
+//   - /health/TARGET/MEMBER requests per second measured by wrk (16 connections, keep-alive
+//     then "Connection: close" as HAProxy checks), the server's threads pinned to CPU 0
+//     and wrk to CPU 1 (skipped when WRK_SECONDS is 0).
+// Goals: scrape under 100 ms at 10,000 members; /health over 5,000 requests/s on one core.
+//
+// Usage: http_scale [MEMBERS=1000] [RUNS=20] [WRK_SECONDS=5]
+#include <curl/curl.h>
+#include <sched.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mailcanary/agent/alarm.hpp"
+#include "mailcanary/agent/exporter.hpp"
+#include "mailcanary/agent/probe_run.hpp"
+#include "mailcanary/agent/web_server.hpp"
+
+using namespace mailcanary;
+using Clock = std::chrono::steady_clock;
+using probes::ResultClass;
+using probes::Stage;
+
+namespace {
+
+constexpr const char* kTarget = "vip1";
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) {
+    return 0;
+  }
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string member_name(int i) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "smtp%05d.example.test:25", i);
+  return buf;
+}
+
+// Deterministic jitter in [0, 1).
+struct Jitter {
+  unsigned long long s;
+  double next() {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(s >> 11) / 9007199254740992.0;
+  }
+};
+
+// The stages a real SMTP session records (no AUTH), in order.
+constexpr Stage kStages[] = {Stage::connect,  Stage::banner, Stage::ehlo,
+                             Stage::starttls, Stage::mail,   Stage::rcpt,
+                             Stage::data,     Stage::body,   Stage::quit};
+
+agent::ProbeResult result(const std::string& member, ResultClass cls, Stage failed_at,
+                          std::optional<double> delivery, Jitter& j) {
+  agent::ProbeResult r;
+  r.target = kTarget;
+  r.member = member;
+  r.cls = cls;
+  r.stage = failed_at;
+  r.attempts = 1;
+  r.delivery_seconds = delivery;
+  for (Stage s : kStages) {
+    r.stage_times.push_back({s, 0.0005 + 0.02 * j.next()});
+    r.smtp_seconds += r.stage_times.back().seconds;
+    if (s == failed_at) {
+      break;
+    }
+  }
+  if (delivery) {
+    r.hops.push_back({"bench.example.test", "mx-in.example.test", 0.3 + j.next()});
+    r.hops.push_back({"mx-in.example.test", "imap.example.test", 0.1 + j.next()});
+  }
+  return r;
+}
+
+// Every series the agent exports for a member: a few results of different classes, then
+// its status, as Agent::record does after each probe.
+void feed(agent::Exporter& exporter, const std::string& member, int i,
+          agent::MemberStatus& status) {
+  Jitter j{static_cast<unsigned long long>(i) + 1};
+  const auto now = std::chrono::system_clock::now();
+  std::vector<agent::ProbeResult> results;
+  for (int k = 0; k < 4; ++k) {
+    results.push_back(result(member, ResultClass::ok, Stage::done, 1.5 + 3 * j.next(), j));
+  }
+  results.push_back(result(member, ResultClass::late, Stage::done, 75 + 30 * j.next(), j));
+  results.push_back(result(member, ResultClass::temp_fail, Stage::rcpt, std::nullopt, j));
+  results.push_back(result(member, ResultClass::lost, Stage::done, std::nullopt, j));
+  if (i % 50 == 0) {
+    results.push_back(result(member, ResultClass::unreachable, Stage::connect, std::nullopt, j));
+    results.push_back(result(member, ResultClass::unreachable, Stage::connect, std::nullopt, j));
+  }
+  for (const auto& r : results) {
+    exporter.record_probe(r);
+  }
+  status.last_success_at = now - std::chrono::seconds(60 + i % 240);
+  status.last_probe_at = now - std::chrono::seconds(i % 60);
+  status.last_class = results.back().cls;
+  if (i % 50 == 0) {
+    status.health_up = false;
+    status.health_since = now - std::chrono::minutes(7);
+    status.last_failure_class = ResultClass::unreachable;
+    status.last_failure_at = *status.last_probe_at;
+    status.consecutive_failures = 2;
+    status.in_alarm = i % 100 == 0;
+  }
+  status.in_maintenance = i % 200 == 0;
+  exporter.set_member_status(kTarget, member, status);
+}
+
+std::string iso_utc(agent::SysTime t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The agent's health view (Agent::health): map lookup under the agent's mutex.
+struct HealthTable {
+  std::mutex mutex;
+  std::map<std::pair<std::string, std::string>, agent::MemberStatus> members;
+
+  agent::WebServer::Response answer(const std::string& target, const std::string& member) {
+    std::lock_guard lock(mutex);
+    auto it = members.find({target, member});
+    if (it == members.end()) {
+      return {404, "text/plain; charset=utf-8", "unknown target/member\n"};
+    }
+    const auto& st = it->second;
+    if (st.health_up) {
+      return {200, "text/plain; charset=utf-8", "UP\n"};
+    }
+    std::string cls(probes::to_string(st.last_failure_class.value_or(ResultClass::lost)));
+    return {503, "text/plain; charset=utf-8",
+            "DOWN " + cls + " since " +
+                (st.health_since ? iso_utc(*st.health_since) : std::string("start")) + "\n"};
+  }
+
+  std::string status() {
+    std::lock_guard lock(mutex);
+    std::size_t up = 0;
+    for (const auto& [key, st] : members) {
+      up += st.health_up ? 1 : 0;
+    }
+    return "{\"members\":" + std::to_string(members.size()) + ",\"up\":" + std::to_string(up) + "}";
+  }
+};
+
+agent::WebServer::Handlers handlers(agent::Exporter& exporter, HealthTable& table) {
+  return {[&exporter] { return exporter.render(); }, [&table] { return table.status(); },
+          [&table](const std::string& t, const std::string& m) { return table.answer(t, m); }};
+}
+
+struct FamilySize {
+  std::string name;
+  std::size_t series = 0;
+  std::size_t bytes = 0;
+};
+
+// Series (lines not starting with #) and their bytes per family ("# TYPE" starts one).
+std::vector<FamilySize> family_sizes(const std::string& body) {
+  std::vector<FamilySize> out;
+  std::size_t pos = 0;
+  while (pos < body.size()) {
+    std::size_t end = body.find('\n', pos);
+    if (end == std::string::npos) {
+      end = body.size();
+    }
+    if (body.compare(pos, 7, "# TYPE ") == 0) {
+      std::size_t name_end = body.find(' ', pos + 7);
+      out.push_back({body.substr(pos + 7, name_end - pos - 7)});
+    } else if (end > pos && body[pos] != '#' && !out.empty()) {
+      ++out.back().series;
+      out.back().bytes += end - pos + 1;
+    }
+    pos = end + 1;
+  }
+  std::sort(out.begin(), out.end(),
+            [](const FamilySize& a, const FamilySize& b) { return a.bytes > b.bytes; });
+  return out;
+}
+
+std::size_t count_bytes(char*, std::size_t size, std::size_t n, void* total) {
+  *static_cast<std::size_t*>(total) += size * n;
+  return size * n;
+}
+
+struct Scrape {
+  bool ok = false;
+  double total_ms = 0;
+  double first_byte_ms = 0;
+  std::size_t bytes = 0;
+};
+
+Scrape scrape(CURL* curl, const std::string& url) {
+  Scrape s;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, count_bytes);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s.bytes);
+  auto t0 = Clock::now();
+  CURLcode rc = curl_easy_perform(curl);
+  s.total_ms = ms_since(t0);
+  long code = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  double ttfb = 0;
+  curl_easy_getinfo(curl, CURLINFO_STARTTRANSFER_TIME, &ttfb);
+  s.first_byte_ms = ttfb * 1000;
+  s.ok = rc == CURLE_OK && code == 200;
+  return s;
+}
+
+// Pins the calling thread (and the threads it starts later) to one CPU.
+bool pin_to(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+// Runs wrk against `url` (16 connections), prints its output, returns Requests/sec (0 if
+// not found).
+double run_wrk(const std::string& url, int seconds, bool pinned, const std::string& extra) {
+  const std::string cmd = std::string(pinned ? "taskset -c 1 " : "") + "wrk -t1 -c16 -d" +
+                          std::to_string(seconds) + "s " + extra + url + " 2>&1";
+  std::printf("  $ %s\n", cmd.c_str());
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (!p) {
+    return 0;
+  }
+  double rps = 0;
+  char line[512];
+  for (int i = 0; i < 200 && std::fgets(line, sizeof line, p); ++i) {
+    const std::string l(line);
+    for (const char* keep : {"Latency ", "requests in", "errors", "Non-2xx", "Requests/sec"}) {
+      if (l.find(keep) != std::string::npos) {
+        std::printf("  | %s", line);
+        break;
+      }
+    }
+    std::sscanf(line, " Requests/sec: %lf", &rps);
+  }
+  pclose(p);
+  return rps;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int members = argc > 1 ? std::max(1, std::atoi(argv[1])) : 1000;
+  const int runs = argc > 2 ? std::max(1, std::atoi(argv[2])) : 20;
+  const int wrk_seconds = argc > 3 ? std::max(0, std::atoi(argv[3])) : 5;
+
+  agent::Exporter exporter("mc-bench-1", "0.0.0-bench");
+  HealthTable table;
+  auto t0 = Clock::now();
+  for (int i = 1; i <= members; ++i) {
+    const std::string m = member_name(i);
+    feed(exporter, m, i, table.members[{kTarget, m}]);
+  }
+  exporter.set_in_flight(static_cast<std::size_t>(members));
+  exporter.set_mailbox_up("inbox", true);
+  exporter.set_pending_notifications(0);
+  exporter.count_config_reload(true);
+  std::printf("http scale: %d members (target %s), fed in %.0f ms\n", members, kTarget,
+              ms_since(t0));
+
+  // In-process render.
+  std::vector<double> render_ms;
+  std::string body;
+  for (int i = 0; i < runs; ++i) {
+    auto t = Clock::now();
+    body = exporter.render();
+    render_ms.push_back(ms_since(t));
+  }
+  const auto families = family_sizes(body);
+  std::size_t series = 0;
+  for (const auto& f : families) {
+    series += f.series;
+  }
+  std::printf("/metrics body: %zu series, %zu bytes (%.2f MiB), %.0f bytes/member\n", series,
+              body.size(), static_cast<double>(body.size()) / 1048576.0,
+              static_cast<double>(body.size()) / members);
+  for (std::size_t i = 0; i < families.size() && i < 6; ++i) {
+    std::printf("  %-48s %8.1f series/member %5.1f%% of bytes\n", families[i].name.c_str(),
+                static_cast<double>(families[i].series) / members,
+                100.0 * static_cast<double>(families[i].bytes) / static_cast<double>(body.size()));
+  }
+  std::printf("%-34s %10s %10s %10s\n", "", "median ms", "p99 ms", "max ms");
+  std::printf("%-34s %10.1f %10.1f %10.1f\n", "render (in-process)", percentile(render_ms, 0.5),
+              percentile(render_ms, 0.99), percentile(render_ms, 1.0));
+
+  // Scrape through the socket.
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int failures = 0;
+  {
+    agent::WebServer web("127.0.0.1", 0, handlers(exporter, table));
+    const std::string url = "http://127.0.0.1:" + std::to_string(web.port()) + "/metrics";
+    CURL* curl = curl_easy_init();
+    std::vector<double> total_ms, first_ms;
+    for (int i = 0; i < runs; ++i) {
+      Scrape s = scrape(curl, url);
+      if (!s.ok || s.bytes < body.size() / 2) {
+        ++failures;
+        continue;
+      }
+      total_ms.push_back(s.total_ms);
+      first_ms.push_back(s.first_byte_ms);
+    }
+    curl_easy_cleanup(curl);
+    std::printf("%-34s %10.1f %10.1f %10.1f\n", "scrape, first byte (libcurl)",
+                percentile(first_ms, 0.5), percentile(first_ms, 0.99), percentile(first_ms, 1.0));
+    std::printf("%-34s %10.1f %10.1f %10.1f\n", "scrape, complete (libcurl)",
+                percentile(total_ms, 0.5), percentile(total_ms, 0.99), percentile(total_ms, 1.0));
+    if (failures) {
+      std::printf("scrape failures: %d of %d\n", failures, runs);
+    }
+    std::printf("scrape median %.1f ms at %d members (goal: under 100 ms at 10,000)\n",
+                percentile(total_ms, 0.5), members);
+  }
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  std::printf("peak RSS: %.0f MiB\n", static_cast<double>(u.ru_maxrss) / 1024.0);
+
+  // /health requests per second: the server's threads on CPU 0, wrk on CPU 1.
+  if (wrk_seconds > 0) {
+    const bool pinned = pin_to(0);
+    agent::WebServer web("127.0.0.1", 0, handlers(exporter, table));
+    const std::string url = "http://127.0.0.1:" + std::to_string(web.port()) + "/health/" +
+                            kTarget + "/" + member_name(1);
+    std::printf("/health: server %s, wrk %s\n", pinned ? "pinned to CPU 0" : "NOT pinned",
+                pinned ? "on CPU 1" : "unpinned");
+    // Keep-alive (wrk's default), then a new connection per request as HAProxy checks do.
+    const double keep = run_wrk(url, wrk_seconds, pinned, "");
+    const double close = run_wrk(url, wrk_seconds, pinned, "-H 'Connection: close' ");
+    std::printf(
+        "/health requests/s: %.0f keep-alive, %.0f Connection: close (goal: over 5,000 "
+        "on one core)\n",
+        keep, close);
+  }
+  curl_global_cleanup();
+  return failures ? 1 : 0;
+}
