@@ -359,12 +359,14 @@ void SwitchableRelay::serve() {
     }
     std::lock_guard lock(threads_mutex_);
     threads_.emplace_back([this, c] {
-      switch (mode_.load()) {
+      const Mode mode = mode_.load();
+      switch (mode) {
         case Mode::forward:
           relay(c);
           break;
         case Mode::tempfail:
-          tempfail(c);
+        case Mode::discard:
+          answer_smtp(c, mode);
           break;
         case Mode::hold: {
           pollfd p[2] = {{c, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
@@ -416,10 +418,13 @@ void SwitchableRelay::relay(int client) {
   close(up);
 }
 
-void SwitchableRelay::tempfail(int client) {
+// tempfail: 451 at RCPT. discard: everything accepted, the message read up to its
+// final dot, answered 250 and dropped.
+void SwitchableRelay::answer_smtp(int client, Mode mode) {
   send_all(client, "220 relay.test ESMTP\r\n");
   std::string buffer;
-  char chunk[1024];
+  bool in_body = false;
+  char chunk[4096];
   while (!stop_) {
     pollfd p{client, POLLIN, 0};
     if (poll(&p, 1, 100) <= 0) {
@@ -430,8 +435,23 @@ void SwitchableRelay::tempfail(int client) {
       return;
     }
     buffer.append(chunk, static_cast<std::size_t>(n));
-    std::size_t eol;
-    while ((eol = buffer.find("\r\n")) != std::string::npos) {
+    for (;;) {
+      if (in_body) {
+        // The body starts after a line end, so "\r\n.\r\n" also finds an empty one.
+        auto end = buffer.find("\r\n.\r\n");
+        if (end == std::string::npos) {
+          buffer.erase(0, buffer.size() > 4 ? buffer.size() - 4 : 0);  // keep a split end
+          break;
+        }
+        buffer.erase(0, end + 5);
+        in_body = false;
+        send_all(client, "250 2.0.0 Ok: queued as DISCARDED\r\n");
+        continue;
+      }
+      std::size_t eol = buffer.find("\r\n");
+      if (eol == std::string::npos) {
+        break;
+      }
       std::string verb = buffer.substr(0, std::min<std::size_t>(4, eol));
       buffer.erase(0, eol + 2);
       for (auto& ch : verb) {
@@ -441,7 +461,15 @@ void SwitchableRelay::tempfail(int client) {
         send_all(client, "221 bye\r\n");
         return;
       }
-      send_all(client, verb == "RCPT" ? "451 4.3.0 relay says try later\r\n" : "250 ok\r\n");
+      if (verb == "RCPT" && mode == Mode::tempfail) {
+        send_all(client, "451 4.3.0 relay says try later\r\n");
+      } else if (verb == "DATA" && mode == Mode::discard) {
+        send_all(client, "354 go ahead\r\n");
+        buffer.insert(0, "\r\n");
+        in_body = true;
+      } else {
+        send_all(client, "250 ok\r\n");
+      }
     }
   }
 }

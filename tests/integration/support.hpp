@@ -91,10 +91,12 @@ class ScriptedPeer {
 
 /// A TCP relay on 127.0.0.1 (kernel-chosen port) to an upstream server that can be
 /// switched at run time: `forward` relays every byte; `tempfail` answers SMTP itself
-/// with a 451 at RCPT (a member in outage); `hold` accepts and says nothing.
+/// with a 451 at RCPT (a member in outage); `discard` answers SMTP itself, accepts the
+/// message (250 after the body) and drops it (a member that loses mail); `hold`
+/// accepts and says nothing. A switch applies to connections accepted after it.
 class SwitchableRelay {
  public:
-  enum class Mode { forward, tempfail, hold };
+  enum class Mode { forward, tempfail, discard, hold };
   SwitchableRelay(std::string upstream_host, int upstream_port);
   ~SwitchableRelay();
   SwitchableRelay(const SwitchableRelay&) = delete;
@@ -106,7 +108,7 @@ class SwitchableRelay {
  private:
   void serve();
   void relay(int client);
-  void tempfail(int client);
+  void answer_smtp(int client, Mode mode);  // tempfail or discard
   std::string upstream_host_;
   int upstream_port_;
   std::atomic<Mode> mode_{Mode::forward};
