@@ -16,5 +16,7 @@ echo "== agent at scale (1000 members)"
 "$here/bench/agent_scale.sh" 1000 120 "$here/build-bench"
 echo "== HTTP endpoints at scale (/metrics, /health)"
 for members in 1000 10000; do
-  "$here/build-bench/bench/bench_http_scale" "$members"
+  for histograms in member target; do
+    "$here/build-bench/bench/bench_http_scale" "$members" 20 5 "$histograms"
+  done
 done

@@ -58,7 +58,8 @@ Agent::Agent(AgentOptions options, probes::Clock& clock)
     log("the unusable state database was moved aside to " + store_->moved_aside()->string());
   }
   resolver_ = std::make_unique<probes::Resolver>(config_->dns, clock_);
-  exporter_ = std::make_unique<Exporter>(config_->agent.instance, MAILCANARY_AGENT_VERSION);
+  exporter_ = std::make_unique<Exporter>(config_->agent.instance, MAILCANARY_AGENT_VERSION,
+                                         config_->agent.per_member_histograms);
 }
 
 Agent::~Agent() {

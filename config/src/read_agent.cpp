@@ -51,6 +51,7 @@ void read_agent(TableReader& r, AgentConfig& out, const LoadContext& ctx) {
   r.require("hmac_key_file");
   const bool has_key = r.read("hmac_key_file", out.hmac_key_file);
   r.read("instance", out.instance);
+  r.read("histograms", out.per_member_histograms, {{"member", true}, {"target", false}});
   std::string shard;
   const bool has_shard = r.read("shard", shard);
   r.reject_unknown();

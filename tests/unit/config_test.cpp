@@ -867,3 +867,26 @@ TEST_CASE("bad [web] settings name the key, the file and the line, never the has
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("[agent] histograms is member (default) or target", "[config]") {
+  TempDir dir;
+  dir.write("hmac.key", "00112233445566778899aabbccddeeff\n");
+  dir.write("canary.pass", "canary-test-password\n");
+  const std::string file = dir.str() + "/h.toml";
+  const auto load = [&](const std::string& value) {
+    return load_config_string(complete("[agent]\nhmac_key_file = \"hmac.key\"\n" + value), file);
+  };
+  auto by_default = load("");
+  REQUIRE(by_default.ok());
+  CHECK(by_default.config->agent.per_member_histograms);
+  auto per_target = load("histograms = \"target\"\n");
+  REQUIRE(per_target.ok());
+  CHECK_FALSE(per_target.config->agent.per_member_histograms);
+  auto bad = load("histograms = \"members\"\n");
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].to_string().rfind(file + ":3:14: agent.histograms:", 0) == 0);
+}
+
+}  // namespace

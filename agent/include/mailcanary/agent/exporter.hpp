@@ -19,7 +19,10 @@ namespace mailcanary::agent {
 class Exporter {
  public:
   /// `instance`: [agent] instance, added as a label to every series when not empty.
-  Exporter(const std::string& instance, const std::string& version);
+  /// `per_member_histograms` false: the latency and stage histograms are per target
+  /// (no member label), which keeps /metrics small with thousands of members.
+  Exporter(const std::string& instance, const std::string& version,
+           bool per_member_histograms = true);
   ~Exporter();
 
   void record_probe(const ProbeResult& r);

@@ -52,7 +52,10 @@ struct AgentConfig {
   std::string hmac_key_file;  // required
   std::string hmac_key;       // the file's content (secret; never printed)
   std::string instance;       // empty: none
-  int shard_index = 1;        // shard = "i/n": i in 1..n
+  /// histograms = "member" (default: latency and stage histograms per member, as in
+  /// DESIGN.md) or "target" (per target, no member label: for thousands of members).
+  bool per_member_histograms = true;
+  int shard_index = 1;  // shard = "i/n": i in 1..n
   int shard_count = 1;
 };
 
