@@ -310,7 +310,9 @@ void Agent::probe(Key key) {
     cfg = it->second.config;
   }
   Steady::time_point accepted{};
+  const auto started = clock_.wall();
   ProbeResult r = send_canary(*cfg, ref, clock_, accepted);
+  r.started_at = started;
   {
     std::lock_guard lock(mutex_);
     if (auto it = slots_.find(key); it != slots_.end()) {
@@ -374,6 +376,7 @@ void Agent::restore_in_flight() {
     smtp.smtp_seconds = rec.smtp_seconds;
     smtp.attempts = rec.attempts;
     smtp.canary_id = rec.id;
+    smtp.started_at = rec.sent_at;
     in_flight_[rec.id] = {rec, smtp};
     watch_in_flight(rec, *t);
     ++n;
@@ -463,6 +466,7 @@ void Agent::record(ProbeResult r) {
   Outcome out;
   Transitions tr;
   std::string mailbox_change;
+  bool stale = false;
   {
     std::lock_guard lock(mutex_);
     cfg = config_;
@@ -482,7 +486,12 @@ void Agent::record(ProbeResult r) {
     // The resolve must carry the labels the alert fired with (same fingerprint).
     const auto alarm_class_before = s.status.alarm_class;
     const auto alarm_since_before = s.status.alarm_since;
-    tr = observe(s.status, t->slg, r.cls, at, maintenance_end(cfg->maintenance, r.target, at));
+    const auto started = r.started_at == SysTime{} ? at : r.started_at;
+    stale = started < s.newest_started;
+    if (!stale) {
+      s.newest_started = started;
+      tr = observe(s.status, t->slg, r.cls, at, maintenance_end(cfg->maintenance, r.target, at));
+    }
     mailbox_change = observe_mailbox_of(*t, r, at);
     exporter_->record_probe(r);
     exporter_->set_member_status(r.target, r.member, s.status);
@@ -490,7 +499,9 @@ void Agent::record(ProbeResult r) {
         tr.alarm == AlarmChange::cleared ? alarm_class_before : s.status.alarm_class;
     const auto alarm_since =
         tr.alarm == AlarmChange::cleared ? alarm_since_before : s.status.alarm_since;
-    s.last = r;
+    if (!stale) {
+      s.last = r;
+    }
     out.target = r.target;
     out.member = r.member;
     out.canary_id = r.canary_id;
@@ -522,6 +533,9 @@ void Agent::record(ProbeResult r) {
     line += " alarm cleared";
   } else if (tr.alarm == AlarmChange::suppressed) {
     line += " (alarm suppressed: maintenance)";
+  }
+  if (stale) {
+    line += " (older than the member's last result: not counted for alarm and health)";
   }
   if (!mailbox_change.empty()) {
     log(mailbox_change);

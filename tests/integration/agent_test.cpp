@@ -258,3 +258,40 @@ TEST_CASE("a mailbox password changed and reloaded by SIGHUP restarts its reader
   CHECK(agent.log().find("not-the-password") == std::string::npos);
   CHECK(agent.stop() == 0);
 }
+
+TEST_CASE("canaries found lost after the member recovered do not pull it down again",
+          "[integration][agent][stale]") {
+  // A member that accepts and drops mail for a while: each canary sent then is
+  // decided lost only lost_after later, by which time newer probes already succeed.
+  itest::SwitchableRelay relay("127.0.0.11", 2525);
+  relay.set_mode(itest::SwitchableRelay::Mode::discard);
+  auto path = itest::write_temp_file("stale.toml",
+                                     agent_config("stale", relay.address(), "127.0.0.1:1143",
+                                                  "latency_slo = \"2s\"\nlost_after = \"3s\"\n"
+                                                  "health_fail_after = 1\nrecover_after = 1\n"));
+  itest::AgentProcess agent(path);
+  REQUIRE(agent.wait_for_log("health DOWN", std::chrono::seconds(20)));
+  // Let a few more discarded canaries get in flight, then repair the member.
+  REQUIRE(agent.wait_for_log(" lost stage=mailbox", std::chrono::seconds(20)));
+  relay.set_mode(itest::SwitchableRelay::Mode::forward);
+  REQUIRE(agent.wait_for_log("health UP", std::chrono::seconds(20)));
+  const auto up_at = agent.log().rfind("health UP");
+  REQUIRE(agent.wait_for_log("not counted for alarm and health", std::chrono::seconds(20)));
+  // Every canary of the bad phase has been decided once lost_after has passed since the
+  // repair: wait for two more good results after the last stale one.
+  bool settled = false;
+  for (int i = 0; i < 200 && !settled; ++i) {
+    const std::string log = agent.log();
+    const auto last_stale = log.rfind("not counted for alarm and health");
+    const auto ok1 = log.find(" ok stage=done", last_stale);
+    settled = ok1 != std::string::npos && log.find(" ok stage=done", ok1 + 1) != std::string::npos;
+    if (!settled) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  CHECK(settled);
+  const std::string log = agent.log();
+  INFO(log.substr(up_at));
+  CHECK(log.find("health DOWN", up_at) == std::string::npos);
+  CHECK(agent.stop() == 0);
+}

@@ -74,6 +74,7 @@ class Agent {
     std::chrono::steady_clock::time_point next_due;
     bool running = false;
     std::uint64_t skipped = 0;
+    SysTime newest_started{};  // start of the newest probe recorded (see record)
   };
   struct InFlightContext {
     InFlightCanary record;

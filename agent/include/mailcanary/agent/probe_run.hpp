@@ -44,6 +44,10 @@ struct ProbeResult {
   std::vector<probes::Hop> hops;
   std::vector<std::string> transcript;
   std::vector<probes::SmtpSession::StageTime> stage_times;
+  /// When the probe started (wall clock); zero: unknown, taken as when it is recorded.
+  /// A result older than the newest one already recorded for its member (a canary
+  /// found lost after a newer probe succeeded) does not move the alarm and health.
+  std::chrono::system_clock::time_point started_at{};
 };
 
 /// The SMTP half of a probe: sends one canary through the member (attempts, backoff,
