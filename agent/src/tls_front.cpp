@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -171,6 +172,10 @@ void TlsFront::accept_loop() {
     }
     const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors or memory: the listener stays readable, so do not spin.
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
       continue;
     }
     std::lock_guard lock(mutex_);
