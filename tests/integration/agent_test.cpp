@@ -13,27 +13,11 @@ namespace {
 
 std::string agent_config(const std::string& name, const std::string& member,
                          const std::string& imap_server, const std::string& slg) {
-  const std::string secrets = itest::source_dir() + "/tests/testbed/secrets/";
-  return "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" +
-         itest::write_temp_file(name + ".dir", "") +
-         ".state\"\ninterval = \"1s\"\n"
-         "hmac_key_file = \"" +
-         secrets +
-         "hmac.key\"\n\n"
-         "[smtp]\nhelo = \"canary.example.test\"\nfrom = \"bounces@example.test\"\n"
-         "port = 2525\ntimeout = \"2s\"\nattempts = 1\n\n"
-         "[[mailbox]]\nname = \"inbox\"\nserver = \"" +
-         imap_server +
-         "\"\nuser = \"canary\"\n"
-         "password_file = \"" +
-         secrets +
-         "canary.pass\"\npoll_interval = \"200ms\"\n\n"
-         "[slg]\n" +
-         slg +
-         "\n"
-         "[[target]]\nname = \"t\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n"
-         "members = [\"" +
-         member + "\"]\n";
+  std::string head = itest::agent_config_head(name);
+  const std::string imap = "server = \"127.0.0.1:1143\"";
+  head.replace(head.find(imap), imap.size(), "server = \"" + imap_server + "\"");
+  return head + "[slg]\n" + slg + "\n[[target]]\nname = \"t\"\nrcpt = \"canary@example.test\"\n" +
+         "mailbox = \"inbox\"\nmembers = [\"" + member + "\"]\n";
 }
 
 }  // namespace
@@ -215,11 +199,10 @@ TEST_CASE("a probe still running at its next slot makes the agent skip and count
   itest::AgentProcess agent(itest::write_temp_file("skip.toml", text));
   REQUIRE(agent.wait_for_log("skipped: the previous one still runs", std::chrono::seconds(20)));
   REQUIRE(agent.wait_for_log(" timeout stage=banner", std::chrono::seconds(20)));
-  std::smatch m;
-  const std::string log = agent.log();
-  REQUIRE(std::regex_search(log, m, std::regex("HTTP endpoints on 127\\.0\\.0\\.1:(\\d+)")));
+  const std::string address = agent.http_address();
+  REQUIRE(!address.empty());
   auto metrics = itest::run_command(
-      {"/usr/bin/curl", "-s", "--max-time", "5", "http://127.0.0.1:" + m[1].str() + "/metrics"});
+      {"/usr/bin/curl", "-s", "--max-time", "5", "http://" + address + "/metrics"});
   std::smatch skipped;
   REQUIRE(std::regex_search(
       metrics.out, skipped,
@@ -228,7 +211,7 @@ TEST_CASE("a probe still running at its next slot makes the agent skip and count
           "(\\d+)")));
   CHECK(std::stoi(skipped[1].str()) >= 1);
   auto status = itest::run_command(
-      {"/usr/bin/curl", "-s", "--max-time", "5", "http://127.0.0.1:" + m[1].str() + "/status"});
+      {"/usr/bin/curl", "-s", "--max-time", "5", "http://" + address + "/status"});
   auto doc = nlohmann::json::parse(status.out);
   REQUIRE(doc["members"].size() == 1);
   CHECK(doc["members"][0]["skipped"].get<int>() >= 1);

@@ -91,18 +91,7 @@ class Alertmanager {
 };
 
 std::string config(const std::string& member) {
-  const std::string secrets = itest::source_dir() + "/tests/testbed/secrets/";
-  return "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" +
-         itest::write_temp_file("am-state.dir", "") +
-         ".state\"\ninterval = \"1s\"\n"
-         "instance = \"probe-test\"\nhmac_key_file = \"" +
-         secrets +
-         "hmac.key\"\n\n"
-         "[smtp]\nfrom = \"bounces@example.test\"\ntimeout = \"2s\"\nattempts = 1\n\n"
-         "[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\nuser = \"canary\"\n"
-         "password_file = \"" +
-         secrets +
-         "canary.pass\"\npoll_interval = \"200ms\"\n\n"
+  return itest::agent_config_head("am", "instance = \"probe-test\"\n") +
          "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\noutage_window = \"2s\"\n"
          "recover_after = 1\n\n"
          "[alertmanager]\nurls = [\"http://" +

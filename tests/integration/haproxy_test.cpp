@@ -263,25 +263,16 @@ TEST_CASE("HAProxy asks the agent: a member that drops mail leaves the pool, no 
           "[integration][haproxy]") {
   itest::SwitchableRelay relay("127.0.0.11", 2525);
   const std::string dropper = relay.address();
-  const std::string secrets = itest::source_dir() + "/tests/testbed/secrets/";
-  std::string cfg =
-      "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" +
-      itest::write_temp_file("haproxy-state.dir", "") + ".state\"\ninterval = \"1s\"\n" +
-      "hmac_key_file = \"" + secrets + "hmac.key\"\n\n" +
-      "[smtp]\nfrom = \"bounces@example.test\"\nport = 2525\ntimeout = \"2s\"\nattempts = 1\n\n" +
-      "[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\nuser = \"canary\"\n" +
-      "password_file = \"" + secrets + "canary.pass\"\npoll_interval = \"200ms\"\n\n" +
-      "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\nhealth_fail_after = 2\n\n" +
-      "[[target]]\nname = \"vip1\"\nvip = \"" + kVip +
-      "\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n" + "members = [\"" + kGoodMember +
-      "\", \"" + dropper + "\"]\n";
+  std::string cfg = itest::agent_config_head("haproxy") +
+                    "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\nhealth_fail_after = 2\n\n" +
+                    "[[target]]\nname = \"vip1\"\nvip = \"" + kVip +
+                    "\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n" + "members = [\"" +
+                    kGoodMember + "\", \"" + dropper + "\"]\n";
   itest::AgentProcess agent(itest::write_temp_file("haproxy.toml", cfg));
-  REQUIRE(agent.wait_for_log("HTTP endpoints on 127.0.0.1:", 20s));
-  std::smatch m;
-  const std::string start_log = agent.log();
-  REQUIRE(std::regex_search(start_log, m, std::regex("HTTP endpoints on 127\\.0\\.0\\.1:(\\d+)")));
-  const int agent_port = std::stoi(m[1].str());
-  const std::string base = "http://127.0.0.1:" + m[1].str();
+  const std::string address = agent.http_address();
+  REQUIRE(!address.empty());
+  const int agent_port = std::stoi(address.substr(address.rfind(':') + 1));
+  const std::string base = "http://" + address;
 
   Haproxy haproxy(agent_port, {kGoodMember, dropper});
 

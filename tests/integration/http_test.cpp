@@ -24,20 +24,14 @@ TEST_CASE("the agent serves health per member, status and Prometheus metrics",
           "[integration][agent][http]") {
   const std::string secrets = itest::source_dir() + "/tests/testbed/secrets/";
   std::string cfg =
-      "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" + itest::write_temp_file("http.dir", "") +
-      ".state\"\ninterval = \"1s\"\n" + "hmac_key_file = \"" + secrets + "hmac.key\"\n\n" +
-      "[smtp]\nfrom = \"bounces@example.test\"\nport = 2525\ntimeout = \"2s\"\nattempts = 1\n\n" +
-      "[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\nuser = \"canary\"\n" +
-      "password_file = \"" + secrets + "canary.pass\"\npoll_interval = \"200ms\"\n\n" +
+      itest::agent_config_head("http") +
       "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\nhealth_fail_after = 2\n\n" +
       "[[target]]\nname = \"vip1\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n" +
       "members = [\"127.0.0.11:2525\", \"127.0.0.13:2525\", \"127.0.0.14:2525\"]\n";
   itest::AgentProcess agent(itest::write_temp_file("http.toml", cfg));
-  REQUIRE(agent.wait_for_log("HTTP endpoints on 127.0.0.1:", std::chrono::seconds(20)));
-  std::smatch m;
-  std::string log = agent.log();
-  REQUIRE(std::regex_search(log, m, std::regex("HTTP endpoints on 127\\.0\\.0\\.1:(\\d+)")));
-  const std::string base = "http://127.0.0.1:" + m[1].str();
+  const std::string address = agent.http_address();
+  REQUIRE(!address.empty());
+  const std::string base = "http://" + address;
 
   std::string code;
   CHECK(http_get(base + "/healthz", &code) == "ok\n");

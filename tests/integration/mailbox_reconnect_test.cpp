@@ -24,23 +24,16 @@ long reconnects(const std::string& metrics_url) {
 
 TEST_CASE("a dropped IMAP session is reopened and counted as a reconnect",
           "[integration][agent][mailbox][reconnect]") {
-  const std::string secrets = itest::source_dir() + "/tests/testbed/secrets/";
   const std::string cfg =
-      "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" +
-      itest::write_temp_file("reconnect.state", "") + ".d\"\ninterval = \"1s\"\n" +
-      "hmac_key_file = \"" + secrets + "hmac.key\"\n\n" +
-      "[smtp]\nfrom = \"bounces@example.test\"\nport = 2525\ntimeout = \"2s\"\nattempts = 1\n\n" +
-      "[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\nuser = \"canary\"\n" +
-      "password_file = \"" + secrets + "canary.pass\"\npoll_interval = \"200ms\"\n\n" +
+      itest::agent_config_head("reconnect") +
       "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\n\n" +
       "[[target]]\nname = \"t\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n" +
       "members = [\"127.0.0.11:2525\"]\n";
   itest::AgentProcess agent(itest::write_temp_file("reconnect.toml", cfg));
   REQUIRE(agent.wait_for_log("t 127.0.0.11:2525 ok", std::chrono::seconds(20)));
-  std::smatch m;
-  std::string log = agent.log();
-  REQUIRE(std::regex_search(log, m, std::regex("HTTP endpoints on 127\\.0\\.0\\.1:(\\d+)")));
-  const std::string url = "http://127.0.0.1:" + m[1].str() + "/metrics";
+  const std::string address = agent.http_address();
+  REQUIRE(!address.empty());
+  const std::string url = "http://" + address + "/metrics";
   CHECK(reconnects(url) == 0);
 
   // Kick until the reader has noticed (bounded): a kick can land between two sessions.

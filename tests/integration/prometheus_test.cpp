@@ -189,22 +189,12 @@ std::string rfc3339_utc(std::time_t t) {
 }
 
 std::string agent_config(int alertmanager_port) {
-  const std::string secrets = itest::source_dir() + "/tests/testbed/secrets/";
   const std::time_t now = std::time(nullptr);
   std::string members;
   for (const auto& m : kVip1Members) {
     members += (members.empty() ? "\"" : ", \"") + m + "\"";
   }
-  return "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" +
-         itest::write_temp_file("prom-state.dir", "") +
-         ".state\"\ninterval = \"1s\"\ninstance = \"probe-itest\"\nhmac_key_file = \"" + secrets +
-         "hmac.key\"\n\n"
-         "[smtp]\nfrom = \"bounces@example.test\"\nport = 2525\ntimeout = \"2s\"\n"
-         "attempts = 1\n\n"
-         "[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\nuser = \"canary\"\n"
-         "password_file = \"" +
-         secrets +
-         "canary.pass\"\npoll_interval = \"200ms\"\n\n"
+  return itest::agent_config_head("prom", "instance = \"probe-itest\"\n") +
          "[slg]\nlatency_slo = \"3s\"\nlost_after = \"3s\"\noutage_window = \"2s\"\n"
          "recover_after = 1\nhealth_fail_after = 2\n\n"
          "[[maintenance]]\ntargets = [\"vip2\"]\nstart = \"" +
@@ -334,11 +324,8 @@ TEST_CASE("a real Prometheus scrapes the agent and runs the dashboard's and rule
   const std::string config_path =
       itest::write_temp_file("prom-agent.toml", agent_config(alertmanager.port()));
   itest::AgentProcess agent(config_path);
-  REQUIRE(agent.wait_for_log("HTTP endpoints on 127.0.0.1:", std::chrono::seconds(20)));
-  std::smatch m;
-  const std::string log = agent.log();
-  REQUIRE(std::regex_search(log, m, std::regex("HTTP endpoints on 127\\.0\\.0\\.1:(\\d+)")));
-  const std::string agent_address = "127.0.0.1:" + m[1].str();
+  const std::string agent_address = agent.http_address();
+  REQUIRE(!agent_address.empty());
   // A reload, so mailcanary_config_reloads_total has a series.
   kill(agent.pid(), SIGHUP);
   CHECK(agent.wait_for_log("config reloaded from", std::chrono::seconds(10)));

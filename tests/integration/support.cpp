@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 
@@ -127,6 +128,17 @@ std::string testbed_dir() {
 }
 std::string source_dir() {
   return MAILCANARY_SOURCE_DIR;
+}
+
+std::string agent_config_head(const std::string& name, const std::string& agent_extra) {
+  const std::string secrets = source_dir() + "/tests/testbed/secrets/";
+  return "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" + write_temp_file(name + ".dir", "") +
+         ".state\"\ninterval = \"1s\"\nhmac_key_file = \"" + secrets + "hmac.key\"\n" +
+         agent_extra +
+         "\n[smtp]\nfrom = \"bounces@example.test\"\nport = 2525\ntimeout = \"2s\"\n"
+         "attempts = 1\n\n[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\n"
+         "user = \"canary\"\npassword_file = \"" +
+         secrets + "canary.pass\"\npoll_interval = \"200ms\"\n\n";
 }
 
 std::string testbed_config_head(const std::string& mailbox_password_file) {
@@ -498,6 +510,16 @@ AgentProcess::~AgentProcess() {
   if (pid_ > 0) {
     stop();
   }
+}
+
+std::string AgentProcess::http_address() {
+  if (!wait_for_log("HTTP endpoints on ", std::chrono::seconds(20))) {
+    return "";
+  }
+  static const std::regex re("HTTP endpoints on (https://)?(127\\.0\\.0\\.1:\\d+)");
+  const std::string text = log();
+  std::smatch m;
+  return std::regex_search(text, m, re) ? m[2].str() : "";
 }
 
 std::string AgentProcess::log() const {

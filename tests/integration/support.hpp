@@ -42,6 +42,12 @@ std::string source_dir();
 /// [[target]] tables to it. `mailbox_password_file` defaults to the right one.
 std::string testbed_config_head(const std::string& mailbox_password_file = "");
 
+/// The head of a `mailcanary run` config for the test bed: [agent] (listen on a free
+/// port, a fresh state_dir named after `name`, interval 1s, plus `agent_extra` lines),
+/// [smtp] (port 2525, timeout 2s, one attempt) and [[mailbox]] "inbox" (canary on
+/// 127.0.0.1:1143, 200 ms polls). Append [slg], [[target]] and other sections.
+std::string agent_config_head(const std::string& name, const std::string& agent_extra = "");
+
 /// Files of user's Maildir (new/ and cur/) whose content contains `needle`.
 std::vector<std::string> maildir_files_containing(const std::string& user,
                                                   const std::string& needle);
@@ -129,6 +135,9 @@ class AgentProcess {
   /// Waits (bounded) until the agent's log contains `needle`; true when it did.
   bool wait_for_log(const std::string& needle, std::chrono::seconds timeout);
   std::string log() const;
+  /// "127.0.0.1:PORT" of the HTTP endpoints, from the start-up log line (waits up to
+  /// 20 s for it); empty when it never came.
+  std::string http_address();
   int stop();  // SIGTERM, waits; returns the exit status
   void kill9();
   int pid() const { return pid_; }

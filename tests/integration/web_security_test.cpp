@@ -47,15 +47,10 @@ TEST_CASE("the endpoints serve HTTPS with basic auth, and a member without resul
       {"/usr/bin/htpasswd", "-Bbc", "-C", "5", dir + "/web.users", "prom", password});
   REQUIRE(users.exit_code == 0);
 
-  const std::string secrets = itest::source_dir() + "/tests/testbed/secrets/";
   const std::string cfg =
-      "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" + dir + "/state\"\ninterval = \"1s\"\n" +
-      "hmac_key_file = \"" + secrets + "hmac.key\"\n\n" + "[web]\ntls_cert_file = \"" + dir +
+      itest::agent_config_head("web") + "[web]\ntls_cert_file = \"" + dir +
       "/web.crt\"\ntls_key_file = \"" + dir + "/web.key\"\nbasic_auth_users_file = \"" + dir +
       "/web.users\"\nunknown_health = \"down\"\n\n" +
-      "[smtp]\nfrom = \"bounces@example.test\"\nport = 2525\ntimeout = \"2s\"\nattempts = 1\n\n" +
-      "[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\nuser = \"canary\"\n" +
-      "password_file = \"" + secrets + "canary.pass\"\npoll_interval = \"200ms\"\n\n" +
       "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\n\n" +
       "[[target]]\nname = \"fast\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n" +
       "members = [\"127.0.0.11:2525\"]\n\n" +
@@ -63,12 +58,12 @@ TEST_CASE("the endpoints serve HTTPS with basic auth, and a member without resul
       "[[target]]\nname = \"daily\"\ninterval = \"1d\"\nrcpt = \"canary@example.test\"\n" +
       "mailbox = \"inbox\"\nmembers = [\"127.0.0.13:2525\"]\n";
   itest::AgentProcess agent(itest::write_temp_file("web.toml", cfg));
-  REQUIRE(agent.wait_for_log("HTTP endpoints on https://127.0.0.1:", std::chrono::seconds(20)));
-  std::smatch m;
+  const std::string address = agent.http_address();
+  REQUIRE(!address.empty());
   const std::string log = agent.log();
-  REQUIRE(std::regex_search(log, m, std::regex("https://127\\.0\\.0\\.1:(\\d+)")));
+  CHECK(log.find("HTTP endpoints on https://" + address) != std::string::npos);
   CHECK(log.find("(basic auth)") != std::string::npos);
-  const std::string base = "https://127.0.0.1:" + m[1].str();
+  const std::string base = "https://" + address;
   const std::vector<std::string> trusted{"--cacert", dir + "/web.crt"};
   std::vector<std::string> authed = trusted;
   authed.insert(authed.end(), {"-u", "prom:" + password});
@@ -76,7 +71,7 @@ TEST_CASE("the endpoints serve HTTPS with basic auth, and a member without resul
   // The certificate is the one configured: an untrusting client refuses it (60).
   CHECK(https_get({}, {base + "/healthz"}).curl_exit == 60);
   // Plain HTTP is not served on the HTTPS port.
-  auto plain = https_get({}, {"http://127.0.0.1:" + m[1].str() + "/healthz"});
+  auto plain = https_get({}, {"http://" + address + "/healthz"});
   CHECK(plain.code != "200");
 
   auto anonymous = https_get(trusted, {base + "/metrics"});
