@@ -24,6 +24,8 @@ using Steady = std::chrono::steady_clock;
 
 // How often MX membership is looked at again (answers are cached by TTL anyway).
 constexpr milliseconds kDiscoveryEvery = std::chrono::seconds(30);
+// Above this many members, per-member histograms make /metrics large (README figures).
+constexpr std::size_t kManyMembers = 2000;
 // The scheduler never sleeps longer than this, so stop and reload are prompt.
 constexpr milliseconds kMaxSleep = std::chrono::milliseconds(200);
 // Firing alerts expire in Alertmanager after this unless re-sent; re-sent every minute.
@@ -212,6 +214,12 @@ void Agent::rediscover() {
       }
     }
     next_discovery_ = next;
+    if (cfg->agent.per_member_histograms && slots_.size() > kManyMembers && !warned_many_) {
+      warned_many_ = true;
+      log(std::to_string(slots_.size()) +
+          " members with histograms per member: /metrics grows by about 27 KB per member; "
+          "[agent] histograms = \"target\" keeps it near 3 KB (see README, [agent])");
+    }
   }
   for (auto& f : failures) {
     record(std::move(f));

@@ -114,6 +114,7 @@ class Agent {
   std::map<std::string, MailboxStatus> mailboxes_;  // agent-level alarm per mailbox
   std::map<std::pair<std::string, std::string>, std::unique_ptr<MailboxWatcher>> watchers_;
   std::chrono::steady_clock::time_point next_discovery_{};
+  bool warned_many_ = false;  // the /metrics size hint was logged
   /// When each lasting DNS failure (target, domain or MX host) is next recorded.
   std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point>
       dns_failure_due_;
