@@ -37,7 +37,10 @@ struct ServerStat {
 class Haproxy {
  public:
   // `servers` are named as the members are written in the mailcanary config.
-  Haproxy(int agent_port, const std::vector<std::string>& servers) {
+  // `send_extra` is appended to the http-check send line (headers), `check_extra` to
+  // default-server (e.g. check-ssl).
+  Haproxy(int agent_port, const std::vector<std::string>& servers,
+          const std::string& send_extra = "", const std::string& check_extra = "") {
     dir_ = itest::write_temp_file("haproxy.dir", "") + ".d";
     std::filesystem::create_directories(dir_);
     std::string cfg = "global\n  nbthread 1\n  stats socket " + socket_path() +
@@ -51,10 +54,13 @@ class Haproxy {
                       "\n  default_backend vip1\n\n"
                       "backend vip1\n  balance roundrobin\n  option httpchk\n"
                       "  http-check send meth GET uri-lf /health/%[be_name]/%[srv_name] "
-                      "ver HTTP/1.1 hdr Host 127.0.0.1\n"
+                      "ver HTTP/1.1 hdr Host 127.0.0.1" +
+                      send_extra +
+                      "\n"
                       "  http-check expect status 200\n"
                       "  default-server check addr 127.0.0.1 port " +
-                      std::to_string(agent_port) + " inter 500ms fall 1 rise 1\n";
+                      std::to_string(agent_port) + " inter 500ms fall 1 rise 1" + check_extra +
+                      "\n";
     for (const auto& s : servers) {
       cfg += "  server " + s + " " + s + "\n";
     }
@@ -343,5 +349,41 @@ TEST_CASE("HAProxy asks the agent: a member that drops mail leaves the pool, no 
     CHECK(wait_in_maildir(after_tokens, 30s).empty());
   }
   remove_from_maildir(after_tokens);
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("HAProxy checks an agent serving HTTPS with basic auth, as in the example config",
+          "[integration][haproxy][web]") {
+  const std::string dir = itest::write_temp_file("haproxy-web.dir", "") + ".d";
+  std::filesystem::create_directories(dir);
+  auto cert =
+      itest::run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                          "-keyout", dir + "/web.key", "-out", dir + "/web.crt", "-days", "2",
+                          "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
+  REQUIRE(cert.exit_code == 0);
+  auto users = itest::run_command(
+      {"/usr/bin/htpasswd", "-Bbc", "-C", "5", dir + "/web.users", "haproxy", "check-pass"});
+  REQUIRE(users.exit_code == 0);
+  const std::string cfg =
+      itest::agent_config_head("haproxy-web") + "[web]\ntls_cert_file = \"" + dir +
+      "/web.crt\"\ntls_key_file = \"" + dir + "/web.key\"\nbasic_auth_users_file = \"" + dir +
+      "/web.users\"\n\n[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\nhealth_fail_after = "
+      "2\n\n" +
+      "[[target]]\nname = \"vip1\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n" +
+      "members = [\"" + kGoodMember + "\", \"127.0.0.13:2525\"]\n";
+  itest::AgentProcess agent(itest::write_temp_file("haproxy-web.toml", cfg));
+  const std::string address = agent.http_address();
+  REQUIRE(!address.empty());
+  REQUIRE(agent.wait_for_log("127.0.0.13:2525 perm_fail", 20s));
+  // The header and TLS lines of dashboards/haproxy/haproxy.cfg ("haproxy:check-pass").
+  Haproxy haproxy(std::stoi(address.substr(address.rfind(':') + 1)),
+                  {kGoodMember, "127.0.0.13:2525"},
+                  " hdr Authorization \"Basic aGFwcm94eTpjaGVjay1wYXNz\"",
+                  " check-ssl verify required ca-file " + dir + "/web.crt");
+  INFO("agent log:\n" << agent.log() << "\nhaproxy log:\n" << haproxy.log());
+  // The good member is UP by a 200 over TLS; the 550 member DOWN by the agent's 503 (with
+  // a wrong password both would be DOWN by 401).
+  CHECK(haproxy.wait_server(kGoodMember, "UP", "200", 30s));
+  CHECK(haproxy.wait_server("127.0.0.13:2525", "DOWN", "503", 30s));
   CHECK(agent.stop() == 0);
 }
