@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <type_traits>
 
 #include "mailcanary/probes/dns.hpp"
 
@@ -90,49 +91,46 @@ MxParse parse_mx(const DnsReply& reply) {
   return out;
 }
 
-/// Appends the addresses of an A or AAAA answer; returns an error text, empty if fine.
-std::string parse_addresses(const DnsReply& reply, DnsType type, std::vector<std::string>& out) {
+/// Appends the addresses of an A (ares_addrttl) or AAAA (ares_addr6ttl) answer parsed
+/// by `parse`; returns an error text, empty if fine.
+template <class Record>
+std::string parse_address_records(const DnsReply& reply,
+                                  int (*parse)(const unsigned char*, int, hostent**, Record*, int*),
+                                  std::vector<std::string>& out) {
   constexpr int kRoom = static_cast<int>(Resolver::kMaxRecords) + 1;
-  const auto* data = reply.packet.data();
-  const int len = static_cast<int>(reply.packet.size());
-  char text[INET6_ADDRSTRLEN] = {};
+  Record records[kRoom];
   int n = kRoom;
-  if (type == DnsType::a) {
-    ares_addrttl v4[kRoom];
-    const int rc = ares_parse_a_reply(data, len, nullptr, v4, &n);
-    if (rc == ARES_ENODATA) {
-      return "";
+  const int rc =
+      parse(reply.packet.data(), static_cast<int>(reply.packet.size()), nullptr, records, &n);
+  if (rc == ARES_ENODATA) {
+    return "";
+  }
+  if (rc != ARES_SUCCESS) {
+    return ares_strerror(rc);
+  }
+  if (n >= kRoom) {
+    return too_large();
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  for (int i = 0; i < n; ++i) {
+    const char* written;
+    if constexpr (std::is_same_v<Record, ares_addrttl>) {
+      written = inet_ntop(AF_INET, &records[i].ipaddr, text, sizeof text);
+    } else {
+      written = inet_ntop(AF_INET6, &records[i].ip6addr, text, sizeof text);
     }
-    if (rc != ARES_SUCCESS) {
-      return ares_strerror(rc);
-    }
-    if (n >= kRoom) {
-      return too_large();
-    }
-    for (int i = 0; i < n; ++i) {
-      if (inet_ntop(AF_INET, &v4[i].ipaddr, text, sizeof text) != nullptr) {
-        out.emplace_back(text);
-      }
-    }
-  } else {
-    ares_addr6ttl v6[kRoom];
-    const int rc = ares_parse_aaaa_reply(data, len, nullptr, v6, &n);
-    if (rc == ARES_ENODATA) {
-      return "";
-    }
-    if (rc != ARES_SUCCESS) {
-      return ares_strerror(rc);
-    }
-    if (n >= kRoom) {
-      return too_large();
-    }
-    for (int i = 0; i < n; ++i) {
-      if (inet_ntop(AF_INET6, &v6[i].ip6addr, text, sizeof text) != nullptr) {
-        out.emplace_back(text);
-      }
+    if (written != nullptr) {
+      out.emplace_back(text);
     }
   }
   return "";
+}
+
+/// Appends the addresses of an A or AAAA answer; returns an error text, empty if fine.
+std::string parse_addresses(const DnsReply& reply, DnsType type, std::vector<std::string>& out) {
+  return type == DnsType::a
+             ? parse_address_records<ares_addrttl>(reply, ares_parse_a_reply, out)
+             : parse_address_records<ares_addr6ttl>(reply, ares_parse_aaaa_reply, out);
 }
 
 struct HostLookup {

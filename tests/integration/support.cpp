@@ -211,18 +211,32 @@ std::vector<std::string> ScriptedPeer::commands() const {
   return commands_;
 }
 
-void ScriptedPeer::serve() {
+namespace {
+
+// The next connection on `listen_fd`, or -1 once `stop_fd` is readable.
+int accept_unless_stopped(int listen_fd, int stop_fd) {
   for (;;) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+    pollfd fds[2] = {{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
       continue;
     }
     if (fds[1].revents) {
-      return;
+      return -1;
     }
-    int c = accept(listen_fd_, nullptr, nullptr);
+    const int c = accept(listen_fd, nullptr, nullptr);
+    if (c >= 0) {
+      return c;
+    }
+  }
+}
+
+}  // namespace
+
+void ScriptedPeer::serve() {
+  for (;;) {
+    const int c = accept_unless_stopped(listen_fd_, stop_pipe_[0]);
     if (c < 0) {
-      continue;
+      return;
     }
     ++connections_;
     bool go_on = converse(c);
@@ -358,16 +372,9 @@ SwitchableRelay::~SwitchableRelay() {
 
 void SwitchableRelay::serve() {
   for (;;) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      continue;
-    }
-    if (fds[1].revents) {
-      return;
-    }
-    int c = accept(listen_fd_, nullptr, nullptr);
+    const int c = accept_unless_stopped(listen_fd_, stop_pipe_[0]);
     if (c < 0) {
-      continue;
+      return;
     }
     std::lock_guard lock(threads_mutex_);
     threads_.emplace_back([this, c] {
