@@ -106,24 +106,60 @@ int connect_backend(int port) {
 
 }  // namespace
 
-TlsFront::TlsFront(const std::string& host, int port, int backend_port,
-                   const std::string& cert_file, const std::string& key_file)
-    : backend_port_(backend_port) {
-  ctx_ = SSL_CTX_new(TLS_server_method());
-  if (!ctx_) {
-    throw std::runtime_error("cannot create a TLS context: " + openssl_error());
+ssl_ctx_st* TlsFront::make_context(const std::string& cert_file, const std::string& key_file,
+                                   std::string& error) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) {
+    error = "cannot create a TLS context: " + openssl_error();
+    return nullptr;
   }
-  SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
-  SSL_CTX_set_mode(ctx_, SSL_MODE_AUTO_RETRY);
-  std::string error;
-  if (SSL_CTX_use_certificate_chain_file(ctx_, cert_file.c_str()) != 1) {
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
     error = "cannot load the certificate \"" + cert_file + "\": " + openssl_error();
-  } else if (SSL_CTX_use_PrivateKey_file(ctx_, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+  } else if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     error = "cannot load the key \"" + key_file + "\": " + openssl_error();
-  } else if (SSL_CTX_check_private_key(ctx_) != 1) {
+  } else if (SSL_CTX_check_private_key(ctx) != 1) {
     error = "the key \"" + key_file + "\" does not match the certificate \"" + cert_file + "\"";
   }
-  if (error.empty()) {
+  if (!error.empty()) {
+    SSL_CTX_free(ctx);
+    return nullptr;
+  }
+  return ctx;
+}
+
+std::pair<std::filesystem::file_time_type, std::filesystem::file_time_type> TlsFront::file_times()
+    const {
+  std::error_code ec;
+  return {std::filesystem::last_write_time(cert_file_, ec),
+          std::filesystem::last_write_time(key_file_, ec)};
+}
+
+void TlsFront::refresh_context() {
+  const auto times = file_times();
+  if (times == loaded_times_) {
+    return;
+  }
+  loaded_times_ = times;  // a failed load is not retried until the files change again
+  std::string error;
+  if (SSL_CTX* fresh = make_context(cert_file_, key_file_, error)) {
+    SSL_CTX_free(ctx_);  // connections keep their own reference
+    ctx_ = fresh;
+    ++reloads_;
+  } else {
+    std::lock_guard lock(mutex_);
+    last_error_ = error;
+  }
+}
+
+TlsFront::TlsFront(const std::string& host, int port, int backend_port,
+                   const std::string& cert_file, const std::string& key_file)
+    : cert_file_(cert_file), key_file_(key_file), backend_port_(backend_port) {
+  loaded_times_ = file_times();
+  std::string error;
+  ctx_ = make_context(cert_file, key_file, error);
+  if (ctx_) {
     try {
       listen_fd_ = listen_on(host, port, port_);
     } catch (const std::exception& e) {
@@ -149,13 +185,21 @@ TlsFront::~TlsFront() {
   acceptor_.join();
   {
     std::unique_lock lock(mutex_);
-    // Every connection polls the stop pipe: bounded by its poll and socket timeouts.
-    idle_.wait(lock, [this] { return active_ == 0; });
+    // Connections poll the stop pipe; one still in its handshake is woken up here.
+    for (int fd : clients_) {
+      ::shutdown(fd, SHUT_RDWR);
+    }
+    idle_.wait(lock, [this] { return clients_.empty(); });
   }
   ::close(listen_fd_);
   ::close(stop_pipe_[0]);
   ::close(stop_pipe_[1]);
   SSL_CTX_free(ctx_);
+}
+
+std::string TlsFront::last_error() const {
+  std::lock_guard lock(mutex_);
+  return last_error_;
 }
 
 void TlsFront::accept_loop() {
@@ -178,27 +222,31 @@ void TlsFront::accept_loop() {
       }
       continue;
     }
+    refresh_context();  // a renewed certificate applies to the next connection
+    SSL* ssl = SSL_new(ctx_);
     std::lock_guard lock(mutex_);
-    if (active_ >= kMaxConnections) {
+    if (!ssl || clients_.size() >= kMaxConnections) {
+      SSL_free(ssl);
       ::close(client);
       continue;
     }
-    ++active_;
-    std::thread([this, client] {
-      serve(client);
+    clients_.insert(client);
+    std::thread([this, client, ssl] {
+      serve(client, ssl);
       std::lock_guard done(mutex_);
-      if (--active_ == 0) {
+      clients_.erase(client);
+      ::close(client);  // under the lock: the destructor never shuts down a reused number
+      if (clients_.empty()) {
         idle_.notify_all();
       }
     }).detach();
   }
 }
 
-void TlsFront::serve(int client) {
+void TlsFront::serve(int client, ssl_st* ssl) {
   set_timeouts(client, kHandshakeTimeoutSeconds);
-  SSL* ssl = SSL_new(ctx_);
-  const int backend = ssl ? connect_backend(backend_port_) : -1;
-  if (ssl && backend >= 0 && SSL_set_fd(ssl, client) == 1 && SSL_accept(ssl) == 1) {
+  const int backend = connect_backend(backend_port_);
+  if (backend >= 0 && SSL_set_fd(ssl, client) == 1 && SSL_accept(ssl) == 1) {
     char buf[16384];
     for (;;) {
       if (SSL_pending(ssl) == 0) {
@@ -229,13 +277,10 @@ void TlsFront::serve(int client) {
     SSL_shutdown(ssl);
   }
   ERR_clear_error();
-  if (ssl) {
-    SSL_free(ssl);
-  }
+  SSL_free(ssl);
   if (backend >= 0) {
     ::close(backend);
   }
-  ::close(client);
 }
 
 }  // namespace mailcanary::agent

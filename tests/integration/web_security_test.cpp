@@ -2,6 +2,7 @@
 // auth with an htpasswd -B users file, keep-alive through TLS, and unknown_health =
 // "down" for a member that has no result yet. Real agent, real curl, test-bed mail.
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <regex>
 
 #include "support.hpp"
@@ -104,6 +105,22 @@ TEST_CASE("the endpoints serve HTTPS with basic auth, and a member without resul
   auto metrics = https_get(authed, {base + "/metrics"});
   CHECK(metrics.code == "200");
   CHECK(metrics.body.find("mailcanary_member_up{") != std::string::npos);
+
+  // A renewed certificate (new key too) is served from the next connection on, without
+  // a restart: written beside, then renamed over the configured files.
+  auto renewed =
+      itest::run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                          "-keyout", dir + "/new.key", "-out", dir + "/new.crt", "-days", "2",
+                          "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
+  REQUIRE(renewed.exit_code == 0);
+  std::filesystem::copy_file(dir + "/web.crt", dir + "/old.crt");
+  std::filesystem::rename(dir + "/new.key", dir + "/web.key");
+  std::filesystem::rename(dir + "/new.crt", dir + "/web.crt");
+  const std::vector<std::string> trusts_new{"--cacert", dir + "/web.crt", "-u", "prom:" + password};
+  auto with_new = https_get(trusts_new, {base + "/healthz"});
+  CHECK(with_new.curl_exit == 0);
+  CHECK(with_new.body == "ok\n");
+  CHECK(https_get({"--cacert", dir + "/old.crt"}, {base + "/healthz"}).curl_exit == 60);
 
   agent.stop();
   CHECK(agent.log().find(password) == std::string::npos);

@@ -5,16 +5,23 @@
 // TlsFront terminates TLS with OpenSSL (TLS 1.2 or later) on the configured address and
 // relays each connection, in plain HTTP, to the CivetWeb server listening on a private
 // loopback port. Bounded: at most kMaxConnections at once (more are closed at once),
-// handshake and idle timeouts. Thread-safe; the destructor stops every connection.
+// handshake and idle timeouts. The certificate and key files are read again when they
+// change (checked at each new connection), so a renewed certificate needs no restart;
+// a pair that does not load keeps the previous one (last_error() says why).
+// Thread-safe; the destructor stops every connection at once.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <utility>
 
 struct ssl_ctx_st;
+struct ssl_st;
 
 namespace mailcanary::agent {
 
@@ -31,19 +38,32 @@ class TlsFront {
   TlsFront& operator=(const TlsFront&) = delete;
 
   int port() const { return port_; }
+  /// Times the certificate was loaded again after a change (for tests).
+  int reloads() const { return reloads_; }
+  /// Why the last reload failed; empty when none did.
+  std::string last_error() const;
 
  private:
+  static ssl_ctx_st* make_context(const std::string& cert_file, const std::string& key_file,
+                                  std::string& error);
+  std::pair<std::filesystem::file_time_type, std::filesystem::file_time_type> file_times() const;
+  void refresh_context();  // accept thread only
   void accept_loop();
-  void serve(int client);
-  ssl_ctx_st* ctx_ = nullptr;
+  void serve(int client, ssl_st* ssl);
+  std::string cert_file_;
+  std::string key_file_;
+  std::pair<std::filesystem::file_time_type, std::filesystem::file_time_type> loaded_times_;
+  ssl_ctx_st* ctx_ = nullptr;  // replaced by the accept thread only
+  std::atomic<int> reloads_{0};
   int backend_port_ = 0;
   int listen_fd_ = -1;
   int port_ = 0;
   int stop_pipe_[2] = {-1, -1};
   std::thread acceptor_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable idle_;
-  int active_ = 0;
+  std::set<int> clients_;  // connections being served
+  std::string last_error_;
 };
 
 }  // namespace mailcanary::agent
