@@ -163,27 +163,27 @@ void MemberMetrics::write_histogram(std::string& out, const char* name, const Se
     labels = s.labels;
   }
   const auto& les = le_texts(h.bounds);
+  const auto head = [&](const char* suffix) {
+    out += name;
+    out += suffix;
+    out += '{';
+    out += labels;
+  };
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < h.counts.size(); ++i) {
     cumulative += h.counts[i];
-    out += name;
-    out += "_bucket{";
-    out += labels;
+    head("_bucket");
     out += ",le=\"";
     out += les[i];
     out += "\"} ";
     append_count(out, cumulative);
     out += '\n';
   }
-  out += name;
-  out += "_sum{";
-  out += labels;
+  head("_sum");
   out += "} ";
   append_number(out, h.sum);
-  out += "\n";
-  out += name;
-  out += "_count{";
-  out += labels;
+  out += '\n';
+  head("_count");
   out += "} ";
   append_count(out, h.count);
   out += '\n';
