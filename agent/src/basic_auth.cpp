@@ -77,22 +77,58 @@ std::optional<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
-BasicAuth::BasicAuth(std::vector<config::WebUser> users) : users_(std::move(users)) {}
+BasicAuth::BasicAuth(std::vector<config::WebUser> users, std::string users_file,
+                     std::chrono::milliseconds check_every)
+    : enabled_(!users.empty()),
+      users_file_(std::move(users_file)),
+      check_every_(check_every),
+      users_(std::move(users)) {
+  std::error_code ec;
+  if (!users_file_.empty()) {
+    file_time_ = std::filesystem::last_write_time(users_file_, ec);
+  }
+}
+
+void BasicAuth::reload_if_changed() const {
+  const auto now = std::chrono::steady_clock::now();
+  if (users_file_.empty() || now < next_check_) {
+    return;
+  }
+  next_check_ = now + check_every_;
+  std::error_code ec;
+  const auto time = std::filesystem::last_write_time(users_file_, ec);
+  if (ec || time == file_time_) {
+    return;
+  }
+  file_time_ = time;  // a file that does not read is not retried until it changes again
+  std::vector<std::string> errors;
+  if (auto users = config::read_web_users(users_file_, errors)) {
+    users_ = std::move(*users);
+    accepted_.clear();  // a changed password must not stay remembered
+    ++reloads_;
+  }
+}
 
 bool BasicAuth::verify(const std::string& user, const std::string& password) const {
-  for (const auto& u : users_) {
-    if (u.name != user) {
-      continue;
+  std::string hash;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& u : users_) {
+      if (u.name == user) {
+        hash = u.hash;
+      }
     }
-    auto data = std::make_unique<crypt_data>();  // large; zeroed by value-initialisation
-    const char* result = crypt_r(password.c_str(), u.hash.c_str(), data.get());
-    if (!result || result[0] == '*') {
-      return false;
-    }
-    const std::size_t n = std::strlen(result);
-    return n == u.hash.size() && CRYPTO_memcmp(result, u.hash.data(), n) == 0;
   }
-  return false;
+  if (hash.empty()) {
+    return false;
+  }
+  auto data = std::make_unique<crypt_data>();  // large; zeroed by value-initialisation
+  const char* result = crypt_r(password.c_str(), hash.c_str(), data.get());
+  if (!result || result[0] == '*') {
+    return false;
+  }
+  const std::size_t n = std::strlen(result);
+  return n == hash.size() && CRYPTO_memcmp(result, hash.data(), n) == 0;
 }
 
 bool BasicAuth::allows(const char* authorization) const {
@@ -125,21 +161,32 @@ bool BasicAuth::allows(const char* authorization) const {
   key += '\0';
   key += password;
   const std::string digest = sha256(key);
+  int generation = 0;
   {
     std::lock_guard lock(mutex_);
+    reload_if_changed();
     if (accepted_.count(digest)) {
       return true;
     }
+    generation = reloads_;
   }
   if (!verify(user, password)) {
     return false;
   }
   std::lock_guard lock(mutex_);
+  if (reloads_ != generation) {
+    return true;  // checked against the users before a reload: do not remember it
+  }
   if (accepted_.size() >= kMaxRemembered) {
     accepted_.clear();
   }
   accepted_.insert(digest);
   return true;
+}
+
+int BasicAuth::reloads() const {
+  std::lock_guard lock(mutex_);
+  return reloads_;
 }
 
 std::size_t BasicAuth::remembered() const {

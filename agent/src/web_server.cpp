@@ -85,7 +85,7 @@ int WebServer::on_request(::mg_connection* conn, void* self) {
 
 WebServer::WebServer(const std::string& host, int port, Handlers handlers,
                      const config::WebConfig& web)
-    : handlers_(std::move(handlers)), auth_(web.basic_auth_users) {
+    : handlers_(std::move(handlers)), auth_(web.basic_auth_users, web.basic_auth_users_file) {
   static std::once_flag init;
   std::call_once(init, [] { mg_init_library(0); });
   const bool v6 = host.find(':') != std::string::npos;

@@ -18,53 +18,6 @@ bool is_supported_hash(std::string_view hash) {
   return false;
 }
 
-// "user:hash" lines; blank lines and lines starting with '#' are skipped. Errors name
-// the file and line, never the hash.
-void parse_users(TableReader& r, const std::string& path, const std::string& text,
-                 std::vector<WebUser>& out) {
-  const auto bad = [&](int line, const std::string& why) {
-    r.error("basic_auth_users_file",
-            in_quotes(path) + " line " + std::to_string(line) + ": " + why);
-  };
-  std::size_t pos = 0;
-  int line_no = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string::npos) {
-      end = text.size();
-    }
-    std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') {
-      line.pop_back();
-    }
-    if (line.empty() || line.front() == '#') {
-      continue;
-    }
-    const std::size_t colon = line.find(':');
-    if (colon == std::string::npos || colon == 0) {
-      bad(line_no, "expected \"user:hash\" (as written by htpasswd -B)");
-      continue;
-    }
-    WebUser user{line.substr(0, colon), line.substr(colon + 1)};
-    if (!is_supported_hash(user.hash)) {
-      bad(line_no, "the hash of user " + in_quotes(user.name) +
-                       " is not bcrypt ($2y$, from htpasswd -B) or SHA-crypt ($5$, $6$)");
-      continue;
-    }
-    for (const auto& other : out) {
-      if (other.name == user.name) {
-        bad(line_no, "user " + in_quotes(user.name) + " appears twice");
-      }
-    }
-    out.push_back(std::move(user));
-  }
-  if (out.empty()) {
-    r.error("basic_auth_users_file", in_quotes(path) + " has no user");
-  }
-}
-
 }  // namespace
 
 void read_web(TableReader& r, WebConfig& out, const LoadContext& ctx) {
@@ -86,17 +39,79 @@ void read_web(TableReader& r, WebConfig& out, const LoadContext& ctx) {
   }
   if (has_users) {
     out.basic_auth_users_file = resolve_path(ctx.config_dir, out.basic_auth_users_file);
-    std::string error;
-    const auto text = read_file(out.basic_auth_users_file, error);
-    if (!text) {
-      r.error("basic_auth_users_file", error);
-    } else if (text->size() > kMaxUsersFileBytes) {
-      r.error("basic_auth_users_file",
-              in_quotes(out.basic_auth_users_file) + " is too large (over 1 MiB)");
-    } else {
-      parse_users(r, out.basic_auth_users_file, *text, out.basic_auth_users);
+    std::vector<std::string> errors;
+    if (auto users = read_web_users(out.basic_auth_users_file, errors)) {
+      out.basic_auth_users = std::move(*users);
+    }
+    for (const auto& e : errors) {
+      r.error("basic_auth_users_file", e);
     }
   }
 }
 
 }  // namespace mailcanary::config::detail
+
+namespace mailcanary::config {
+
+std::optional<std::vector<WebUser>> read_web_users(const std::string& path,
+                                                   std::vector<std::string>& errors) {
+  using detail::in_quotes;
+  std::string error;
+  const auto text = detail::read_file(path, error);
+  if (!text) {
+    errors.push_back(error);
+    return std::nullopt;
+  }
+  if (text->size() > detail::kMaxUsersFileBytes) {
+    errors.push_back(in_quotes(path) + " is too large (over 1 MiB)");
+    return std::nullopt;
+  }
+  std::vector<WebUser> out;
+  const std::size_t errors_before = errors.size();
+  const auto bad = [&](int line, const std::string& why) {
+    errors.push_back(in_quotes(path) + " line " + std::to_string(line) + ": " + why);
+  };
+  std::size_t pos = 0;
+  int line_no = 0;
+  while (pos < text->size()) {
+    std::size_t end = text->find('\n', pos);
+    if (end == std::string::npos) {
+      end = text->size();
+    }
+    std::string line = text->substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    if (line.empty() || line.front() == '#') {
+      continue;
+    }
+    const std::size_t colon = line.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      bad(line_no, "expected \"user:hash\" (as written by htpasswd -B)");
+      continue;
+    }
+    WebUser user{line.substr(0, colon), line.substr(colon + 1)};
+    if (!detail::is_supported_hash(user.hash)) {
+      bad(line_no, "the hash of user " + in_quotes(user.name) +
+                       " is not bcrypt ($2y$, from htpasswd -B) or SHA-crypt ($5$, $6$)");
+      continue;
+    }
+    for (const auto& other : out) {
+      if (other.name == user.name) {
+        bad(line_no, "user " + in_quotes(user.name) + " appears twice");
+      }
+    }
+    out.push_back(std::move(user));
+  }
+  if (out.empty()) {
+    errors.push_back(in_quotes(path) + " has no user");
+  }
+  if (errors.size() != errors_before) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace mailcanary::config

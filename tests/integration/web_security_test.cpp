@@ -122,6 +122,24 @@ TEST_CASE("the endpoints serve HTTPS with basic auth, and a member without resul
   CHECK(with_new.body == "ok\n");
   CHECK(https_get({"--cacert", dir + "/old.crt"}, {base + "/healthz"}).curl_exit == 60);
 
+  // The password is changed in the users file: the old one stops working (it was
+  // remembered) and the new one works, without a restart. The file is looked at once a
+  // second at most: wait for the change to be seen (bounded).
+  auto changed = itest::run_command(
+      {"/usr/bin/htpasswd", "-Bb", "-C", "5", dir + "/web.users", "prom", "changed-password"});
+  REQUIRE(changed.exit_code == 0);
+  std::string old_code;
+  for (int i = 0; i < 50 && old_code != "401"; ++i) {
+    old_code = https_get(trusts_new, {base + "/healthz"}).code;
+    if (old_code != "401") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  CHECK(old_code == "401");
+  CHECK(
+      https_get({"--cacert", dir + "/web.crt", "-u", "prom:changed-password"}, {base + "/healthz"})
+          .code == "200");
+
   agent.stop();
   CHECK(agent.log().find(password) == std::string::npos);
 }

@@ -1,6 +1,10 @@
 // Basic authentication of the HTTP endpoints: base64, crypt(3) hashes, the memory of
 // accepted credentials. No network.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 
 #include "mailcanary/agent/basic_auth.hpp"
 
@@ -49,4 +53,38 @@ TEST_CASE("basic auth accepts the right user and password only", "[web]") {
   // A remembered password is not a wildcard: others still fail.
   CHECK_FALSE(auth.allows("Basic cHJvbTpiYWQ="));
   CHECK(auth.remembered() == 1);
+}
+
+TEST_CASE("a changed users file applies without a restart; a broken one keeps the users", "[web]") {
+  namespace fs = std::filesystem;
+  const fs::path file =
+      fs::temp_directory_path() / ("mailcanary-users-" + std::to_string(::getpid()));
+  const auto write = [&](const std::string& text) {
+    const auto before = fs::exists(file) ? fs::last_write_time(file) : fs::file_time_type{};
+    std::ofstream(file) << text;
+    // A distinct modification time, whatever the file system's granularity.
+    fs::last_write_time(file, before + std::chrono::seconds(1));
+  };
+  write("prom:" + kPromHash + "\n");
+  BasicAuth auth({{"prom", kPromHash}}, file.string(), std::chrono::milliseconds(0));
+  CHECK(auth.allows("Basic cHJvbTpzM2NyZXQ="));  // prom:s3cret, remembered now
+  CHECK(auth.remembered() == 1);
+
+  // The password of prom is replaced (by ops's SHA-crypt entry): the remembered one
+  // stops working at once.
+  write("ops:$6$saltsalt$notarealhash\n");
+  CHECK_FALSE(auth.allows("Basic cHJvbTpzM2NyZXQ="));
+  CHECK(auth.reloads() == 1);
+  CHECK(auth.remembered() == 0);
+
+  // A file with a bad line is refused as a whole: the users stay as they were.
+  write("prom:" + kPromHash + "\nbroken line\n");
+  CHECK_FALSE(auth.allows("Basic cHJvbTpzM2NyZXQ="));
+  CHECK(auth.reloads() == 1);
+  CHECK(auth.enabled());
+
+  write("prom:" + kPromHash + "\n");
+  CHECK(auth.allows("Basic cHJvbTpzM2NyZXQ="));
+  CHECK(auth.reloads() == 2);
+  fs::remove(file);
 }

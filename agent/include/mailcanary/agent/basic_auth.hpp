@@ -2,9 +2,14 @@
 // users with crypt(3) hashes (bcrypt from `htpasswd -B`, or SHA-crypt), checked with
 // libcrypt. Accepted credentials are remembered (as a SHA-256 of user and password,
 // in memory, a bounded number) so a load balancer polling /health many times a second
-// does not pay for a bcrypt each time. Thread-safe.
+// does not pay for a bcrypt each time. The users file is read again when it changes
+// (looked at once a second at most): a removed user or changed password stops working
+// without a restart, and a file that no longer reads keeps the previous users.
+// Thread-safe.
 #pragma once
 
+#include <chrono>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -21,21 +26,33 @@ std::optional<std::string> base64_decode(std::string_view in);
 
 class BasicAuth {
  public:
-  explicit BasicAuth(std::vector<config::WebUser> users);
+  /// `users` as read from `users_file` (empty: no reloading). `check_every`: how often
+  /// at most the file's modification time is looked at.
+  explicit BasicAuth(std::vector<config::WebUser> users, std::string users_file = "",
+                     std::chrono::milliseconds check_every = std::chrono::seconds(1));
 
   /// True when there are users (authentication required).
-  bool enabled() const { return !users_.empty(); }
+  bool enabled() const { return enabled_; }
   /// Whether an "Authorization" header value (nullptr: none) names a user with its
   /// password. Always true when not enabled.
   bool allows(const char* authorization) const;
   /// Number of credentials remembered (for tests).
   std::size_t remembered() const;
+  /// Times the users file was read again after a change (for tests).
+  int reloads() const;
 
  private:
   bool verify(const std::string& user, const std::string& password) const;
-  std::vector<config::WebUser> users_;
+  void reload_if_changed() const;  // caller holds mutex_
+  const bool enabled_;             // a reload never empties the users (read_web_users refuses that)
+  std::string users_file_;
+  std::chrono::milliseconds check_every_;
   mutable std::mutex mutex_;
+  mutable std::vector<config::WebUser> users_;
   mutable std::set<std::string> accepted_;  // SHA-256 of "user\0password"
+  mutable std::filesystem::file_time_type file_time_{};
+  mutable std::chrono::steady_clock::time_point next_check_{};
+  mutable int reloads_ = 0;
 };
 
 }  // namespace mailcanary::agent

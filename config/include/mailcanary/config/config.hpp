@@ -192,6 +192,12 @@ LoadResult load_config_file(const std::string& path);
 /// Same, from text; `path` is used in error messages and to resolve relative paths.
 LoadResult load_config_string(const std::string& text, const std::string& path);
 
+/// Reads a [web] basic_auth_users_file: "user:hash" lines (htpasswd -B), blank lines and
+/// '#' comments skipped. nullopt with `errors` ("PATH line N: why", never a hash) when
+/// the file cannot be read, has a bad line, or has no user.
+std::optional<std::vector<WebUser>> read_web_users(const std::string& path,
+                                                   std::vector<std::string>& errors);
+
 /// Parses "500ms", "30s", "10m", "2h", "1d" (also combined, "1h30m"). nullopt if invalid.
 /// Combined units must go from larger to smaller, each at most once; no sign, no
 /// fraction, no spaces.
