@@ -476,21 +476,31 @@ void Agent::record(ProbeResult r) {
   std::string mailbox_change;
   bool stale = false;
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     cfg = config_;
     const auto* t = cfg->find_target(r.target);
     if (!t) {
       return;
     }
     Key key{r.target, r.member};
-    auto [it, added] = slots_.try_emplace(key);
-    Slot& s = it->second;
-    if (added) {  // a DNS failure result (domain or host without address)
-      s.config = cfg;
-      s.ref.target = t;
-      s.ref.member = r.member;
-      s.next_due = Steady::time_point::max();
+    auto it = slots_.find(key);
+    if (it == slots_.end() && r.stage != probes::Stage::dns) {
+      // Retired while this result was on its way: nothing to show it under.
+      lock.unlock();
+      if (!r.canary_id.empty()) {
+        store_->remove_in_flight(r.canary_id);
+      }
+      log(to_text(r) + " (member retired: not recorded)");
+      return;
     }
+    if (it == slots_.end()) {  // a DNS failure (domain or host without address)
+      it = slots_.try_emplace(key).first;
+      it->second.config = cfg;
+      it->second.ref.target = t;
+      it->second.ref.member = r.member;
+      it->second.next_due = Steady::time_point::max();
+    }
+    Slot& s = it->second;
     // The resolve must carry the labels the alert fired with (same fingerprint).
     const auto alarm_class_before = s.status.alarm_class;
     const auto alarm_since_before = s.status.alarm_since;

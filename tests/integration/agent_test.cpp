@@ -278,3 +278,38 @@ TEST_CASE("canaries found lost after the member recovered do not pull it down ag
   CHECK(log.find("health DOWN", up_at) == std::string::npos);
   CHECK(agent.stop() == 0);
 }
+
+TEST_CASE("results that arrive for a member already retired are not shown under it",
+          "[integration][agent][retired]") {
+  // The discarding member always has canaries in flight (lost only after 3 s); it is
+  // removed from the config while they are.
+  itest::SwitchableRelay relay("127.0.0.11", 2525);
+  relay.set_mode(itest::SwitchableRelay::Mode::discard);
+  auto path = itest::write_temp_file(
+      "late-retire.toml",
+      agent_config("late-retire", "127.0.0.11:2525\", \"" + relay.address(), "127.0.0.1:1143",
+                   "latency_slo = \"2s\"\nlost_after = \"3s\"\n"));
+  itest::AgentProcess agent(path);
+  const std::string address = agent.http_address();
+  REQUIRE(!address.empty());
+  REQUIRE(agent.wait_for_log(relay.address() + " lost", std::chrono::seconds(20)));
+  std::string text = itest::read_file(path);
+  const std::string entry = ", \"" + relay.address() + "\"";
+  auto pos = text.find(entry);
+  REQUIRE(pos != std::string::npos);
+  text.erase(pos, entry.size());
+  std::ofstream(path) << text;
+  kill(agent.pid(), SIGHUP);
+  REQUIRE(agent.wait_for_log("member t " + relay.address() + " retired", std::chrono::seconds(20)));
+  REQUIRE(agent.wait_for_log("(member retired: not recorded)", std::chrono::seconds(20)));
+  // Neither /status nor /metrics shows the retired member again.
+  auto status = itest::run_command(
+      {"/usr/bin/curl", "-s", "--max-time", "5", "http://" + address + "/status"});
+  auto doc = nlohmann::json::parse(status.out);
+  REQUIRE(doc["members"].size() == 1);
+  CHECK(doc["members"][0]["member"] == "127.0.0.11:2525");
+  auto metrics = itest::run_command(
+      {"/usr/bin/curl", "-s", "--max-time", "5", "http://" + address + "/metrics"});
+  CHECK(metrics.out.find(relay.address()) == std::string::npos);
+  CHECK(agent.stop() == 0);
+}
