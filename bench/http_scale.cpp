@@ -33,6 +33,7 @@
 #include "mailcanary/agent/exporter.hpp"
 #include "mailcanary/agent/probe_run.hpp"
 #include "mailcanary/agent/web_server.hpp"
+#include "time_text.hpp"
 
 using namespace mailcanary;
 using Clock = std::chrono::steady_clock;
@@ -133,15 +134,6 @@ void feed(agent::Exporter& exporter, const std::string& member, int i,
   exporter.set_member_status(kTarget, member, status);
 }
 
-std::string iso_utc(agent::SysTime t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // The agent's health view (Agent::health): map lookup under the agent's mutex.
 struct HealthTable {
   std::mutex mutex;
@@ -160,7 +152,7 @@ struct HealthTable {
     std::string cls(probes::to_string(st.last_failure_class.value_or(ResultClass::lost)));
     return {503, "text/plain; charset=utf-8",
             "DOWN " + cls + " since " +
-                (st.health_since ? iso_utc(*st.health_since) : std::string("start")) + "\n"};
+                (st.health_since ? agent::rfc3339(*st.health_since) : std::string("start")) + "\n"};
   }
 
   std::string status() {

@@ -125,8 +125,9 @@ void Agent::load_config() {
     }
     config_ = fresh;
     next_discovery_ = {};  // rediscover now: targets may have changed
-    if (!replaced.empty()) {
-      for (const auto& [id, ctx] : in_flight_) {
+    for (const auto& [id, ctx] : in_flight_) {
+      const auto* t = config_->find_target(ctx.record.target);
+      if (t && replaced_keys.count({t->mailbox, t->bounce_mailbox})) {
         rewatch.push_back(id);
       }
     }
@@ -138,9 +139,9 @@ void Agent::load_config() {
       auto it = in_flight_.find(id);
       const auto* t =
           it == in_flight_.end() ? nullptr : config_->find_target(it->second.record.target);
-      if (t && replaced_keys.count({t->mailbox, t->bounce_mailbox})) {
+      if (t) {
         watch_in_flight(it->second.record, *t);
-      }  // else: decided meanwhile, target gone, or its watcher was kept
+      }  // else: decided meanwhile, or its target went away
     }
   }
   exporter_->count_config_reload(true);
