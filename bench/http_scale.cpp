@@ -29,11 +29,11 @@
 #include <utility>
 #include <vector>
 
-#include "mailcanary/agent/alarm.hpp"
-#include "mailcanary/agent/exporter.hpp"
-#include "mailcanary/agent/probe_run.hpp"
-#include "mailcanary/agent/web_server.hpp"
-#include "time_text.hpp"
+#include "mailcanary/agent/core/alarm.hpp"
+#include "mailcanary/agent/core/result.hpp"
+#include "mailcanary/agent/core/time_text.hpp"
+#include "mailcanary/agent/http/exporter.hpp"
+#include "mailcanary/agent/http/web_server.hpp"
 
 using namespace mailcanary;
 using Clock = std::chrono::steady_clock;

@@ -12,7 +12,7 @@ pkgs=(
   libetpan20 catch2 libcivetweb-dev libsqlite3-dev sqlite3 libssl-dev nlohmann-json3-dev
   postfix dovecot-imapd dovecot-pop3d dnsmasq-base unbound haproxy
   prometheus prometheus-alertmanager swaks curl openssl iproute2 procps
-  wrk apache2-utils
+  wrk apache2-utils ccache libhowardhinnant-date-dev
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "mailcanary/agent/alarm.hpp"
+#include "mailcanary/agent/core/alarm.hpp"
 
 using namespace mailcanary::agent;
 using mailcanary::config::SlgConfig;

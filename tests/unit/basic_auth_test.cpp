@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "mailcanary/agent/basic_auth.hpp"
+#include "mailcanary/agent/http/basic_auth.hpp"
 
 using mailcanary::agent::base64_decode;
 using mailcanary::agent::BasicAuth;

@@ -2,7 +2,7 @@
 // and retirement of a member's series. No network; reads the rendered text.
 #include <catch2/catch.hpp>
 
-#include "mailcanary/agent/exporter.hpp"
+#include "mailcanary/agent/http/exporter.hpp"
 
 using mailcanary::agent::Exporter;
 using mailcanary::agent::ProbeResult;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "mailcanary/agent/maintenance.hpp"
+#include "mailcanary/agent/core/maintenance.hpp"
 
 using namespace mailcanary::agent;
 using mailcanary::config::MaintenanceWindow;

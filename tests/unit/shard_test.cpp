@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "mailcanary/agent/shard.hpp"
+#include "mailcanary/agent/core/shard.hpp"
 
 using namespace mailcanary::agent;
 using namespace std::chrono_literals;

@@ -10,7 +10,7 @@
 #include <random>
 #include <thread>
 
-#include "mailcanary/agent/state_store.hpp"
+#include "mailcanary/agent/store/state_store.hpp"
 
 using namespace mailcanary::agent;
 namespace fs = std::filesystem;

@@ -1,0 +1,87 @@
+#include "mailcanary/agent/probe/mailbox_watcher.hpp"
+
+namespace mailcanary::agent {
+
+MailboxWatcher::MailboxWatcher(const config::MailboxConfig& mailbox,
+                               const config::MailboxConfig* bounces, const std::string& hmac_key,
+                               probes::Clock& clock, Decided decided, Health health)
+    : mailbox_(mailbox),
+      clock_(clock),
+      decided_(std::move(decided)),
+      health_(std::move(health)),
+      reader_(probes::make_mailbox_reader(mailbox, hmac_key)),
+      bounces_(bounces ? probes::make_mailbox_reader(*bounces, hmac_key) : nullptr),
+      // Fast scans right after acceptance, as in `probe` (see probes::WaitPolicy).
+      waiter_(*reader_, bounces_.get(),
+              probes::WaitPolicy{mailbox.poll_interval, std::chrono::seconds(2),
+                                 std::chrono::milliseconds(10)}) {
+  thread_ = std::thread([this] { run(); });
+}
+
+MailboxWatcher::~MailboxWatcher() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void MailboxWatcher::add(const probes::PendingCanary& p) {
+  {
+    std::lock_guard lock(mutex_);
+    incoming_.push_back(p);
+    ++open_;
+  }
+  wake_.notify_all();
+}
+
+std::size_t MailboxWatcher::open_count() const {
+  std::lock_guard lock(mutex_);
+  return open_;
+}
+
+void MailboxWatcher::run() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      // Nothing to wait for: sleep until a canary is added (no scans, no IDLE).
+      wake_.wait(lock, [&] { return stop_ || !incoming_.empty() || !waiter_.empty(); });
+      if (stop_) {
+        return;
+      }
+      for (const auto& p : incoming_) {
+        waiter_.add(p);
+      }
+      incoming_.clear();
+    }
+    auto decided = waiter_.step(clock_);
+    bool read_failed = false;
+    std::string error;
+    for (const auto& [id, c] : decided) {
+      if (c.state == probes::Confirmation::State::reader_failed) {
+        read_failed = true;
+        error = c.error;
+      }
+      decided_(id, c);
+    }
+    if (health_) {
+      health_(!read_failed, error, reader_->reconnects() + (bounces_ ? bounces_->reconnects() : 0));
+    }
+    {
+      std::lock_guard lock(mutex_);
+      open_ -= decided.size();
+      if (stop_) {
+        return;
+      }
+      if (!incoming_.empty()) {
+        continue;  // new canaries: take them in before waiting
+      }
+    }
+    if (!waiter_.empty()) {
+      reader_->wait(clock_, waiter_.next_wait(clock_));
+    }
+  }
+}
+
+}  // namespace mailcanary::agent
