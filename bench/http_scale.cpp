@@ -1,10 +1,10 @@
 // Benchmark: the agent's HTTP side at scale, on loopback. Needs no test bed.
 //
-// Feeds an Exporter MEMBERS members of realistic data (results of several classes, SMTP
+// Builds a snapshot of MEMBERS members of realistic data (results of several classes, SMTP
 // stage timings, delivery latencies, hops, member status: every series the agent exports
 // per member), serves it with the agent's WebServer on 127.0.0.1:0 and prints:
 //   - the /metrics body: series (lines not starting with #), bytes;
-//   - render time in-process (Exporter::render), median and p99 over RUNS runs;
+//   - render time in-process (render_metrics), median and p99 over RUNS runs;
 //   - full scrape through the socket with libcurl (request to last byte), median and p99;
 //   - /health/TARGET/MEMBER requests per second measured by wrk (16 connections, keep-alive
 //     then "Connection: close" as HAProxy checks), the server's threads pinned to CPU 0
@@ -32,7 +32,7 @@
 #include "mailcanary/agent/core/alarm.hpp"
 #include "mailcanary/agent/core/result.hpp"
 #include "mailcanary/agent/core/time_text.hpp"
-#include "mailcanary/agent/http/exporter.hpp"
+#include "mailcanary/agent/http/views.hpp"
 #include "mailcanary/agent/http/web_server.hpp"
 
 using namespace mailcanary;
@@ -99,10 +99,10 @@ agent::ProbeResult result(const std::string& member, ResultClass cls, Stage fail
   return r;
 }
 
-// Every series the agent exports for a member: a few results of different classes, then
-// its status, as Agent::record does after each probe.
-void feed(agent::Exporter& exporter, const std::string& member, int i,
-          agent::MemberStatus& status) {
+// Every series the agent exports for a member: a few results of different classes and
+// its status, as the core's snapshot holds them after those probes.
+std::shared_ptr<const agent::MemberView> feed(const std::string& member, int i,
+                                              bool per_member, agent::TargetView& target) {
   Jitter j{static_cast<unsigned long long>(i) + 1};
   const auto now = std::chrono::system_clock::now();
   std::vector<agent::ProbeResult> results;
@@ -116,9 +116,28 @@ void feed(agent::Exporter& exporter, const std::string& member, int i,
     results.push_back(result(member, ResultClass::unreachable, Stage::connect, std::nullopt, j));
     results.push_back(result(member, ResultClass::unreachable, Stage::connect, std::nullopt, j));
   }
-  for (const auto& r : results) {
-    exporter.record_probe(r);
+  auto m = std::make_shared<agent::MemberView>();
+  m->target = kTarget;
+  m->member = member;
+  m->labels = std::make_shared<const agent::SeriesLabels>(
+      agent::make_series_labels("mc-bench-1", &member, kTarget));
+  if (per_member) {
+    m->histograms.emplace();
   }
+  for (const auto& r : results) {
+    m->probes[static_cast<std::size_t>(r.cls)] += 1;
+    (m->histograms ? *m->histograms : target.histograms).observe(r);
+    if (r.delivery_seconds) {
+      m->last_delivery = r.delivery_seconds;
+    }
+    if (!r.hops.empty()) {
+      m->hops.clear();
+      for (const auto& hop : r.hops) {
+        m->hops.push_back(hop.seconds);
+      }
+    }
+  }
+  auto& status = m->status;
   status.last_success_at = now - std::chrono::seconds(60 + i % 240);
   status.last_probe_at = now - std::chrono::seconds(i % 60);
   status.last_class = results.back().cls;
@@ -131,43 +150,17 @@ void feed(agent::Exporter& exporter, const std::string& member, int i,
     status.in_alarm = i % 100 == 0;
   }
   status.in_maintenance = i % 200 == 0;
-  exporter.set_member_status(kTarget, member, status);
+  m->last = results.back();
+  return m;
 }
 
-// The agent's health view (Agent::health): map lookup under the agent's mutex.
-struct HealthTable {
-  std::mutex mutex;
-  std::map<std::pair<std::string, std::string>, agent::MemberStatus> members;
-
-  agent::WebServer::Response answer(const std::string& target, const std::string& member) {
-    std::lock_guard lock(mutex);
-    auto it = members.find({target, member});
-    if (it == members.end()) {
-      return {404, "text/plain; charset=utf-8", "unknown target/member\n"};
-    }
-    const auto& st = it->second;
-    if (st.health_up) {
-      return {200, "text/plain; charset=utf-8", "UP\n"};
-    }
-    std::string cls(probes::to_string(st.last_failure_class.value_or(ResultClass::lost)));
-    return {503, "text/plain; charset=utf-8",
-            "DOWN " + cls + " since " +
-                (st.health_since ? agent::rfc3339(*st.health_since) : std::string("start")) + "\n"};
-  }
-
-  std::string status() {
-    std::lock_guard lock(mutex);
-    std::size_t up = 0;
-    for (const auto& [key, st] : members) {
-      up += st.health_up ? 1 : 0;
-    }
-    return "{\"members\":" + std::to_string(members.size()) + ",\"up\":" + std::to_string(up) + "}";
-  }
-};
-
-agent::WebServer::Handlers handlers(agent::Exporter& exporter, HealthTable& table) {
-  return {[&exporter] { return exporter.render(); }, [&table] { return table.status(); },
-          [&table](const std::string& t, const std::string& m) { return table.answer(t, m); }};
+agent::WebServer::Handlers handlers(const agent::Snapshot& s) {
+  return {[&s] { return agent::render_metrics(s, "0.0.0-bench"); },
+          [&s] { return agent::render_status(s, std::chrono::system_clock::now()); },
+          [&s](const std::string& t, const std::string& m) {
+            auto h = agent::render_health(s, t, m);
+            return agent::WebServer::Response{h.code, "text/plain; charset=utf-8", h.body};
+          }};
 }
 
 struct FamilySize {
@@ -272,17 +265,29 @@ int main(int argc, char** argv) {
   const int wrk_seconds = argc > 3 ? std::max(0, std::atoi(argv[3])) : 5;
   const std::string histograms = argc > 4 ? argv[4] : "member";
 
-  agent::Exporter exporter("mc-bench-1", "0.0.0-bench", histograms != "target");
-  HealthTable table;
+  agent::Snapshot snapshot;
+  snapshot.instance = "mc-bench-1";
+  snapshot.per_member_histograms = histograms != "target";
+  auto target = std::make_shared<agent::TargetView>();
+  target->target = kTarget;
+  target->labels = std::make_shared<const agent::SeriesLabels>(
+      agent::make_series_labels("mc-bench-1", nullptr, kTarget));
   auto t0 = Clock::now();
+  std::vector<std::string> names;
   for (int i = 1; i <= members; ++i) {
-    const std::string m = member_name(i);
-    feed(exporter, m, i, table.members[{kTarget, m}]);
+    names.push_back(member_name(i));
   }
-  exporter.set_in_flight(static_cast<std::size_t>(members));
-  exporter.set_mailbox_up("inbox", true);
-  exporter.set_pending_notifications(0);
-  exporter.count_config_reload(true);
+  std::sort(names.begin(), names.end());  // a snapshot's members are in (target, member) order
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    snapshot.members.push_back(
+        feed(names[i], static_cast<int>(i) + 1, snapshot.per_member_histograms, *target));
+  }
+  if (!snapshot.per_member_histograms) {
+    snapshot.targets.push_back(target);
+  }
+  snapshot.in_flight = static_cast<std::size_t>(members);
+  snapshot.mailboxes.push_back({"inbox", {}, true, 0});
+  snapshot.reloads_ok = 1;
   std::printf("http scale: %d members (target %s), histograms per %s, fed in %.0f ms\n", members,
               kTarget, histograms == "target" ? "target" : "member", ms_since(t0));
 
@@ -291,7 +296,7 @@ int main(int argc, char** argv) {
   std::string body;
   for (int i = 0; i < runs; ++i) {
     auto t = Clock::now();
-    body = exporter.render();
+    body = agent::render_metrics(snapshot, "0.0.0-bench");
     render_ms.push_back(ms_since(t));
   }
   const auto families = family_sizes(body);
@@ -315,7 +320,7 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int failures = 0;
   {
-    agent::WebServer web("127.0.0.1", 0, handlers(exporter, table));
+    agent::WebServer web("127.0.0.1", 0, handlers(snapshot));
     const std::string url = "http://127.0.0.1:" + std::to_string(web.port()) + "/metrics";
     CURL* curl = curl_easy_init();
     std::vector<double> total_ms, first_ms;
@@ -346,7 +351,7 @@ int main(int argc, char** argv) {
   // /health requests per second: the server's threads on CPU 0, wrk on CPU 1.
   if (wrk_seconds > 0) {
     const bool pinned = pin_to(0);
-    agent::WebServer web("127.0.0.1", 0, handlers(exporter, table));
+    agent::WebServer web("127.0.0.1", 0, handlers(snapshot));
     const std::string url = "http://127.0.0.1:" + std::to_string(web.port()) + "/health/" +
                             kTarget + "/" + member_name(1);
     std::printf("/health: server %s, wrk %s\n", pinned ? "pinned to CPU 0" : "NOT pinned",

@@ -11,7 +11,7 @@ double round6(double v) {
 }
 }  // namespace
 
-std::string to_json(const ProbeResult& r, bool transcript) {
+nlohmann::ordered_json to_json_value(const ProbeResult& r, bool transcript) {
   nlohmann::ordered_json j;
   j["target"] = r.target;
   j["member"] = r.member;
@@ -48,8 +48,12 @@ std::string to_json(const ProbeResult& r, bool transcript) {
   if (transcript) {
     j["transcript"] = r.transcript;
   }
+  return j;
+}
+
+std::string to_json(const ProbeResult& r, bool transcript) {
   // Server text is sanitised to ASCII already; replace anything else rather than throw.
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return to_json_value(r, transcript).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string to_text(const ProbeResult& r) {

@@ -39,22 +39,6 @@ std::string alert_body(const AlertInfo& a, bool resolved, SysTime now,
                                              nlohmann::json::error_handler_t::replace);
 }
 
-bool parse_alert_info(const std::string& text, AlertInfo& out) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) {
-    return false;
-  }
-  out.target = j.value("target", "");
-  out.member = j.value("member", "");
-  out.cls = j.value("class", "");
-  out.instance = j.value("instance", "");
-  out.stage = j.value("stage", "");
-  out.detail = j.value("detail", "");
-  out.smtp_code = j.value("smtp_code", 0);
-  out.starts_at = SysTime(std::chrono::milliseconds(j.value("starts_at_ms", 0LL)));
-  return !out.target.empty() && !out.member.empty();
-}
-
 std::chrono::seconds retry_backoff(int attempts) {
   long long s = 1;
   for (int i = 1; i < attempts && s < 300; ++i) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/evidence.hpp"
 #include "mailcanary/probes/mailbox.hpp"
@@ -51,6 +53,14 @@ struct ProbeResult {
   std::chrono::system_clock::time_point started_at{};
 };
 
+/// What discovery found for the selected targets.
+struct Discovery {
+  std::vector<MemberRef> members;
+  /// Results decided by discovery itself: a domain that does not resolve (dns_*, member
+  /// = the domain), an MX host without any address (unreachable at stage dns).
+  std::vector<ProbeResult> failures;
+};
+
 /// Whether a send_canary() result waits for the mailbox.
 bool awaits_mailbox(const ProbeResult& r);
 
@@ -61,6 +71,9 @@ void apply_confirmation(ProbeResult& r, const config::TargetConfig& t,
 
 /// Monitoring-plugin exit code for a set of results: the worst severity.
 int plugin_exit_code(const std::vector<ProbeResult>& results);
+
+/// The JSON object of to_json(), for documents that embed it (/status).
+nlohmann::ordered_json to_json_value(const ProbeResult& r, bool transcript);
 
 /// One JSON object (no newline). With `transcript`, adds the SMTP transcript.
 std::string to_json(const ProbeResult& r, bool transcript);

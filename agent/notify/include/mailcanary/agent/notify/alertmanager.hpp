@@ -11,26 +11,15 @@
 #include <string>
 #include <vector>
 
-#include "mailcanary/agent/core/records.hpp"
+#include "mailcanary/agent/core/alerts.hpp"
 
 namespace mailcanary::agent {
-
-/// The alert of one member, as the agent queues it (JSON object: target, member,
-/// class, instance, stage, smtp_code, detail).
-struct AlertInfo {
-  std::string target, member, cls, instance, stage, detail;
-  int smtp_code = 0;
-  SysTime starts_at{};
-};
 
 /// The v2 API body (a JSON array with one alert). Firing alerts carry an endsAt of
 /// `firing_ttl` ahead (Alertmanager resolves them by itself if the agent dies);
 /// resolved ones end at `now`.
 std::string alert_body(const AlertInfo& a, bool resolved, SysTime now,
                        std::chrono::seconds firing_ttl);
-
-/// Parses what the agent queued back into an AlertInfo; false if it is not valid.
-bool parse_alert_info(const std::string& json, AlertInfo& out);
 
 /// Delay before the next try after `attempts` failed ones: 1 s doubling, at most 5 min.
 std::chrono::seconds retry_backoff(int attempts);

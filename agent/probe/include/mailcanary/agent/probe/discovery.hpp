@@ -11,12 +11,6 @@
 
 namespace mailcanary::agent {
 
-struct Discovery {
-  std::vector<MemberRef> members;
-  /// Results decided by discovery itself: a domain that does not resolve (dns_*, member
-  /// = the domain), an MX host without any address (unreachable at stage dns).
-  std::vector<ProbeResult> failures;
-};
 
 /// The members of the targets selected by the optional filters (empty: all). MX
 /// targets are resolved through `resolver` (cached by TTL there). Throws

@@ -1,0 +1,129 @@
+// What the HTTP views (/metrics, /status, /health) read: an immutable picture of every
+// member, mailbox and self-metric, published by the core after each change. Readers
+// hold a shared_ptr to one Snapshot and never a lock on the core. Members are shared
+// between consecutive snapshots (copy-on-write per member), so publishing costs a
+// pointer copy per member, not a copy of every histogram.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mailcanary/agent/core/alarm.hpp"
+#include "mailcanary/agent/core/result.hpp"
+
+namespace mailcanary::agent {
+
+/// A Prometheus histogram: counts per bucket (not cumulative; the last one is above
+/// every bound), sum and count.
+struct Histogram {
+  const std::vector<double>* bounds = nullptr;
+  std::vector<std::uint64_t> counts;
+  double sum = 0;
+  std::uint64_t count = 0;
+  void observe(double v);
+};
+
+/// The bucket bounds: delivery latency (50 ms to 30 min) and SMTP stage durations.
+const std::vector<double>& latency_buckets();
+const std::vector<double>& stage_buckets();
+
+/// The label sets of one series owner (a member, or a target for per-target
+/// histograms), rendered once in the text format: `labels` sorted
+/// [instance=..,][member=..,]target=..; `stage_prefix`/`stage_suffix` surround "stage".
+struct SeriesLabels {
+  std::string labels;
+  std::string stage_prefix;
+  std::string stage_suffix;
+};
+SeriesLabels make_series_labels(const std::string& instance, const std::string* member,
+                                const std::string& target);
+
+/// Latency and per-stage histograms of a member or a target.
+struct Histograms {
+  Histogram latency;
+  std::map<probes::Stage, Histogram> stages;
+  Histograms();
+  /// Counts the result's delivery latency and SMTP stage times.
+  void observe(const ProbeResult& r);
+};
+
+inline constexpr std::size_t kResultClasses =
+    static_cast<std::size_t>(probes::ResultClass::mailbox_error) + 1;
+
+/// One member as the views see it.
+struct MemberView {
+  std::string target;
+  std::string member;
+  std::shared_ptr<const SeriesLabels> labels;
+  MemberStatus status;
+  std::optional<ProbeResult> last;  // the newest result (no transcript)
+  std::uint64_t skipped = 0;        // slots skipped: the previous probe still ran
+  // Metrics since this process started.
+  std::array<std::uint64_t, kResultClasses> probes{};
+  std::optional<double> last_delivery;
+  std::vector<std::optional<double>> hops;  // the last delivered canary's hop delays
+  std::optional<Histograms> histograms;     // per member; else in TargetView
+};
+
+struct TargetView {
+  std::string target;
+  std::shared_ptr<const SeriesLabels> labels;
+  Histograms histograms;
+};
+
+struct MailboxView {
+  std::string mailbox;
+  MailboxStatus status;
+  std::optional<bool> up;  // the last read; nullopt: no read yet
+  std::uint64_t reconnects = 0;
+};
+
+struct Snapshot {
+  std::string instance;
+  bool per_member_histograms = true;
+  bool unknown_health_up = true;  // [web] unknown_health
+  SysTime at{};                   // when it was published
+  std::vector<std::shared_ptr<const MemberView>> members;  // by (target, member)
+  std::vector<std::shared_ptr<const TargetView>> targets;  // per-target histograms
+  std::vector<MailboxView> mailboxes;                       // by name
+  std::size_t in_flight = 0;
+  std::size_t pending_notifications = 0;
+  std::map<std::string, std::uint64_t> alertmanager_failures;  // by URL
+  std::uint64_t reloads_ok = 0;
+  std::uint64_t reloads_failed = 0;
+  bool last_reload_ok = true;
+
+  /// The member, or nullptr.
+  const MemberView* find(const std::string& target, const std::string& member) const;
+  /// The member's load-balancer health: its own, or unknown_health before a result.
+  bool health_up(const MemberView& m) const {
+    return m.status.last_probe_at ? m.status.health_up : unknown_health_up;
+  }
+};
+
+/// Where the runtime keeps the newest snapshot for the HTTP threads. The lock is held
+/// only to copy or swap the pointer, never while a view is rendered.
+class SnapshotBox {
+ public:
+  std::shared_ptr<const Snapshot> get() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  void set(std::shared_ptr<const Snapshot> s) {
+    std::lock_guard lock(mutex_);
+    current_.swap(s);
+  }  // the old one is released outside the lock, by `s`
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Snapshot> current_ = std::make_shared<const Snapshot>();
+};
+
+}  // namespace mailcanary::agent

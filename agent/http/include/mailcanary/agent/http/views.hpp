@@ -1,0 +1,29 @@
+// What the endpoints answer, rendered from one immutable Snapshot (core/snapshot.hpp):
+// /metrics (the Prometheus text format), /status (JSON) and /health/TARGET/MEMBER (the
+// load-balancer view). Pure functions of the snapshot: thread-safe, no lock held.
+#pragma once
+
+#include <string>
+
+#include "mailcanary/agent/core/snapshot.hpp"
+
+namespace mailcanary::agent {
+
+/// The text exposition format (version 0.0.4): every DESIGN.md series and the agent's
+/// self-metrics. `version`: mailcanary_build_info's label.
+std::string render_metrics(const Snapshot& s, const std::string& version);
+
+/// The /status document: every member, its last result, class, alarm and health; the
+/// mailboxes; canaries in flight.
+std::string render_status(const Snapshot& s, SysTime now);
+
+struct HealthAnswer {
+  int code = 404;  // 200 UP, 503 DOWN, 404 unknown
+  std::string body;
+};
+/// "UP", "DOWN <class> since <time>", or "DOWN no_result since start" ([web]
+/// unknown_health = "down"); 404 for a member the agent does not probe.
+HealthAnswer render_health(const Snapshot& s, const std::string& target,
+                           const std::string& member);
+
+}  // namespace mailcanary::agent

@@ -1,0 +1,69 @@
+#include <nlohmann/json.hpp>
+
+#include "mailcanary/agent/core/time_text.hpp"
+#include "mailcanary/agent/http/views.hpp"
+
+namespace mailcanary::agent {
+
+std::string render_status(const Snapshot& s, SysTime now) {
+  nlohmann::ordered_json doc;
+  doc["instance"] = s.instance;
+  doc["now"] = rfc3339(now);
+  auto& members = doc["members"] = nlohmann::ordered_json::array();
+  for (const auto& mv : s.members) {
+    const auto& st = mv->status;
+    nlohmann::ordered_json m;
+    m["target"] = mv->target;
+    m["member"] = mv->member;
+    m["health"] = s.health_up(*mv) ? "UP" : "DOWN";
+    m["in_alarm"] = st.in_alarm;
+    if (st.alarm_since) {
+      m["alarm_since"] = rfc3339(*st.alarm_since);
+    }
+    m["in_maintenance"] = st.in_maintenance;
+    m["consecutive_failures"] = st.consecutive_failures;
+    m["skipped"] = mv->skipped;
+    if (st.last_success_at) {
+      m["last_success"] = rfc3339(*st.last_success_at);
+    }
+    if (mv->last) {
+      m["last"] = to_json_value(*mv->last, false);
+    }
+    members.push_back(std::move(m));
+  }
+  doc["canaries_in_flight"] = s.in_flight;
+  auto& boxes = doc["mailboxes"] = nlohmann::ordered_json::array();
+  for (const auto& mb : s.mailboxes) {
+    if (!mb.up) {
+      continue;  // no probe has reached it yet
+    }
+    nlohmann::ordered_json b{{"mailbox", mb.mailbox},
+                             {"in_alarm", mb.status.in_alarm},
+                             {"consecutive_errors", mb.status.consecutive_errors}};
+    if (mb.status.last_success_at) {
+      b["last_success"] = rfc3339(*mb.status.last_success_at);
+    }
+    boxes.push_back(std::move(b));
+  }
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+HealthAnswer render_health(const Snapshot& s, const std::string& target,
+                           const std::string& member) {
+  const auto* m = s.find(target, member);
+  if (!m) {
+    return {404, "unknown target/member\n"};
+  }
+  const auto& st = m->status;
+  if (s.health_up(*m)) {
+    return {200, "UP\n"};
+  }
+  if (!st.last_probe_at) {
+    return {503, "DOWN no_result since start\n"};  // [web] unknown_health = "down"
+  }
+  std::string cls(probes::to_string(st.last_failure_class.value_or(probes::ResultClass::lost)));
+  return {503, "DOWN " + cls + " since " +
+                   (st.health_since ? rfc3339(*st.health_since) : std::string("start")) + "\n"};
+}
+
+}  // namespace mailcanary::agent

@@ -1,0 +1,42 @@
+// The Alertmanager side of the runtime: sends the state store's outbox to every URL
+// (a notification is kept and retried with backoff until all took it) and re-sends
+// the alerts still firing, well within their TTL, so Alertmanager never resolves an
+// outage that goes on. Runs on its own thread: a slow Alertmanager never delays probes.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "mailcanary/agent/core/effects.hpp"
+#include "mailcanary/agent/core/snapshot.hpp"
+#include "mailcanary/agent/store/state_store.hpp"
+#include "mailcanary/probes/clock.hpp"
+
+namespace mailcanary::agent {
+
+class AlertSender {
+ public:
+  /// Firing alerts expire in Alertmanager after kFiringTtl unless re-sent.
+  static constexpr std::chrono::seconds kFiringTtl{300};
+  static constexpr std::chrono::seconds kResendEvery{60};
+  static constexpr std::chrono::milliseconds kTimeout{5000};
+
+  AlertSender(StateStore& store, probes::Clock& clock) : store_(store), clock_(clock) {}
+
+  struct Report {
+    std::vector<std::string> failed_urls;  // one entry per failed send
+    std::size_t pending = 0;               // left in the outbox
+    Effects log;                           // LogLine effects, for the core's thread
+  };
+  /// Sends what is due (at most 50 notifications).
+  Report send_due(const std::vector<std::string>& urls);
+  /// Re-sends the alert of every member in alarm in `s`.
+  void resend_active(const std::vector<std::string>& urls, const Snapshot& s);
+
+ private:
+  StateStore& store_;
+  probes::Clock& clock_;
+};
+
+}  // namespace mailcanary::agent
