@@ -213,12 +213,12 @@ std::string agent_config(int alertmanager_port) {
 
 // Metric families the exporter declares, read from its source: name -> is a histogram.
 std::map<std::string, bool> exporter_families() {
-  // The agent's own series are declared in exporter.cpp, the per-member ones in
-  // member_metrics.cpp: every "mailcanary_..." name written there. Whether a family
+  // Every series is declared in the metrics view: every "mailcanary_..." name written
+  // there. Whether a family
   // is a histogram is taken from /metrics (see the caller).
   std::map<std::string, bool> out;
   std::regex re(R"re("(mailcanary_[a-z_]+)")re");
-  for (const char* file : {"/agent/src/exporter.cpp", "/agent/src/member_metrics.cpp"}) {
+  for (const char* file : {"/agent/http/src/metrics_view.cpp"}) {
     const std::string src = itest::read_file(itest::source_dir() + file);
     for (std::sregex_iterator it(src.begin(), src.end(), re), end; it != end; ++it) {
       out[(*it)[1].str()] = false;
@@ -387,7 +387,7 @@ TEST_CASE("a real Prometheus scrapes the agent and runs the dashboard's and rule
   const auto served = served_families(http_body("http://" + agent_address + "/metrics"));
   CHECK(from_source.size() >= 8);
   for (const auto& [name, histogram] : from_source) {
-    INFO("declared in agent/src/exporter.cpp but not served on /metrics: " << name);
+    INFO("declared in agent/http/src/metrics_view.cpp but not served on /metrics: " << name);
     CHECK(served.count(name) == 1);
   }
   std::map<std::string, bool> families = from_source;
