@@ -1,8 +1,11 @@
 #include "timespec.hpp"
 
+#include <date/tz.h>
+
 #include <algorithm>
 #include <array>
-#include <filesystem>
+#include <chrono>
+#include <exception>
 #include <string>
 
 namespace mailcanary::config::detail {
@@ -122,16 +125,21 @@ bool time_zone_exists(std::string_view name) {
   if (name == "UTC") {
     return true;
   }
-  // Only plain relative names: no way out of the zoneinfo folder.
-  if (name.empty() || name.front() == '/' ||
-      name.find_first_not_of(
-          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") !=
-          std::string_view::npos) {
+  // The same test as the agent's TimeZone::locate(), so that every zone accepted here
+  // works there. Zone names only: the date library lists every file under
+  // /usr/share/zoneinfo except a few it knows, and aborts (an assert) on reading one that
+  // is not TZif, such as the zonenow.tab of newer tzdata releases.
+  if (name.empty() || name.find_first_not_of(
+                          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") !=
+                          std::string_view::npos) {
     return false;
   }
-  std::error_code ec;
-  return std::filesystem::is_regular_file(
-      std::filesystem::path("/usr/share/zoneinfo") / std::string(name), ec);
+  try {
+    (void)date::locate_zone(name)->get_info(std::chrono::sys_seconds{});  // reads its file
+    return true;
+  } catch (const std::exception&) {
+    return false;  // not listed, or its file unreadable
+  }
 }
 
 }  // namespace mailcanary::config::detail

@@ -22,7 +22,8 @@ struct WeeklyTime {
 /// "Sun 02:00" (day as "Sun" or "Sunday", any case; 24-hour time).
 std::optional<WeeklyTime> parse_weekly(std::string_view text);
 
-/// "UTC", or a zone file name under /usr/share/zoneinfo ("Europe/Berlin").
+/// "UTC", or a zone of the system tz database (/usr/share/zoneinfo, through the date
+/// library) whose file reads ("Europe/Berlin").
 bool time_zone_exists(std::string_view name);
 
 }  // namespace mailcanary::config::detail

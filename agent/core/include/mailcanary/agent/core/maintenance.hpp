@@ -1,6 +1,7 @@
 // Maintenance windows: is a target in maintenance at a given wall time, and until when.
-// Pure apart from reading time zone data (TZif files under /usr/share/zoneinfo, read once
-// per zone name and kept for the process's lifetime). Thread-safe.
+// Pure apart from reading time zone data: the system's tz database (/usr/share/zoneinfo)
+// through Howard Hinnant's date library (libhowardhinnant-date-dev, built with
+// USE_OS_TZDB). Thread-safe (see TimeZone).
 //
 // Rules
 //   - A window applies to a target when its `targets` holds the target's name (exact,
@@ -10,23 +11,26 @@
 //     `weekly` ("Sun 02:00") in `time_zone`, every week. Duration is elapsed time, so a
 //     window may cross midnight and the week's end (Sat 23:00 + 3h covers Sun 01:30).
 //   - Daylight saving changes: a start that does not exist on the day (Berlin, last
-//     Sunday of March, 02:00-03:00 is skipped) begins when the clock jumps, i.e. at
-//     03:00 CEST; a start that occurs twice (last Sunday of October, 02:00-03:00 runs
-//     twice) begins at its first occurrence (02:00 CEST). Either way the window lasts
-//     `duration` of real time, like a job a cron daemon starts at that wall time.
-//   - A zone whose data cannot be read (missing or corrupt file) puts nobody in
+//     Sunday of March, 02:00-03:00 is skipped) is read in the offset before the change,
+//     so 02:00 begins when the clock jumps (03:00 CEST) and 02:30 at 03:30 CEST; a start
+//     that occurs twice (last Sunday of October, 02:00-03:00 runs twice) begins at its
+//     first occurrence (02:00 CEST). Either way the window lasts `duration` of real
+//     time, like a job a cron daemon starts at that wall time.
+//   - A zone the tz database does not know, or whose file cannot be read, puts nobody in
 //     maintenance: alarms are never silenced by accident. The config loader already
-//     rejects unknown zone names.
+//     rejects names the tz database does not know.
 //
 // Why not std::chrono::locate_zone: libstdc++ 12 (Debian 12) has no tzdb support, and
-// POSIX localtime_r/mktime work through the process-global TZ variable. TimeZone below is
-// a small, bounded reader of the TZif format (RFC 8536) and of the POSIX TZ string in its
-// footer, which governs times after the file's last transition.
+// POSIX localtime_r/mktime work through the process-global TZ variable.
+//
+// Known limitation of the date library with USE_OS_TZDB (3.0.1; upstream issue #563): it
+// reads the transitions listed in the zone file and ignores the file's POSIX TZ footer.
+// Debian's zone files list transitions up to 2037, so after a zone's last listed
+// transition its offset stays that of that transition (Berlin: CET all year from
+// 2037-10-25 on). Times before then are exact.
 #pragma once
 
 #include <chrono>
-#include <filesystem>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +38,10 @@
 #include <vector>
 
 #include "mailcanary/config/config.hpp"
+
+namespace date {
+class time_zone;
+}
 
 namespace mailcanary::agent {
 
@@ -58,45 +66,36 @@ bool in_maintenance(const std::vector<config::MaintenanceWindow>& windows,
 std::optional<SysTime> maintenance_end(const std::vector<config::MaintenanceWindow>& windows,
                                        const std::string& target, SysTime at);
 
-/// A time zone: UTC offsets over time, from a TZif file (RFC 8536, versions 1-4) or a POSIX
-/// TZ string. Leap second records are ignored (times are POSIX times, as everywhere in the
-/// agent). Cheap to copy (shared immutable data).
+/// A time zone: UTC, or a zone of the system's tz database. A thin view of a
+/// date::time_zone, which the date library keeps for the process's lifetime; cheap to
+/// copy.
+///
+/// Thread safety: every member may be called from any number of threads at once. The
+/// date library builds its zone list once (a function-local static), loads each zone's
+/// file once under a std::call_once, and never changes either afterwards (with
+/// USE_OS_TZDB there is no reload_tzdb()).
 class TimeZone {
  public:
-  /// Offset 0 for all times.
+  /// Offset 0 for all times; needs no tz database.
   static TimeZone utc();
 
-  /// Parses the content of a TZif file. nullopt when it is malformed, inconsistent or
-  /// larger than the limits (1 MiB, 100000 transitions, 256 types).
-  static std::optional<TimeZone> from_tzif(std::string_view bytes);
-
-  /// Parses a POSIX TZ string as found in TZif footers, e.g. "CET-1CEST,M3.5.0,M10.5.0/3"
-  /// (with RFC 8536's extensions: rule times from -167h to 167h). nullopt when invalid.
-  static std::optional<TimeZone> from_posix(std::string_view tz);
-
-  /// "UTC", or the TZif file `dir`/`name`. nullopt for a name with characters other than
-  /// letters, digits and "/_+-", an absolute name, or a file that does not parse.
-  static std::optional<TimeZone> load(const std::string& name,
-                                      const std::filesystem::path& dir = "/usr/share/zoneinfo");
-
-  /// The same as load(name) with the default dir, cached per name for the process's
-  /// lifetime (a failure too). Thread-safe.
-  static std::shared_ptr<const TimeZone> cached(const std::string& name);
+  /// "UTC", or a zone the tz database lists ("Europe/Berlin", "Etc/GMT+5"), its file read
+  /// and parsed. nullopt for any other name (also paths such as "../x" or
+  /// "/usr/share/zoneinfo/Europe/Berlin"), or when the file cannot be read. Never throws.
+  static std::optional<TimeZone> locate(std::string_view name);
 
   /// Local time minus UTC at `t` (+3600 s for CET).
   std::chrono::seconds offset_at(std::chrono::sys_seconds t) const;
 
   /// The UTC time at which the wall clock shows `t`. Skipped wall times (spring forward)
-  /// map to the same wall time in the offset before the change, which lies after the
-  /// change (02:30 on Berlin's spring-forward day is 03:30 CEST); wall times that occur
-  /// twice map to the earlier one. Assumes offset changes are more than two days apart.
+  /// are read in the offset before the change, which lands after the change (02:30 on
+  /// Berlin's spring-forward day is 03:30 CEST); wall times that occur twice map to the
+  /// earlier one.
   std::chrono::sys_seconds to_sys(std::chrono::local_seconds t) const;
 
-  struct Data;
-
  private:
-  explicit TimeZone(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
-  std::shared_ptr<const Data> data_;
+  explicit TimeZone(const date::time_zone* zone) : zone_(zone) {}
+  const date::time_zone* zone_;  // nullptr: UTC
 };
 
 }  // namespace mailcanary::agent
