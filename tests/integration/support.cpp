@@ -520,13 +520,18 @@ AgentProcess::~AgentProcess() {
 }
 
 std::string AgentProcess::http_address() {
-  if (!wait_for_log("HTTP endpoints on ", std::chrono::seconds(20))) {
-    return "";
-  }
+  // A start-up line: looked for from the start of the log, the cursor stays.
   static const std::regex re("HTTP endpoints on (https://)?(127\\.0\\.0\\.1:\\d+)");
-  const std::string text = log();
-  std::smatch m;
-  return std::regex_search(text, m, re) ? m[2].str() : "";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string text = log();
+    std::smatch m;
+    if (std::regex_search(text, m, re)) {
+      return m[2].str();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return "";
 }
 
 std::string AgentProcess::log() const {
@@ -537,7 +542,8 @@ bool AgentProcess::wait_for_log(const std::string& needle, std::chrono::seconds 
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   // Polls the log file: the agent's output is the event we wait for.
   while (std::chrono::steady_clock::now() < deadline) {
-    if (log().find(needle) != std::string::npos) {
+    if (auto at = log().find(needle, cursor_); at != std::string::npos) {
+      cursor_ = at + needle.size();
       return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -132,7 +132,9 @@ class AgentProcess {
  public:
   AgentProcess(const std::string& config_path, const std::vector<std::string>& extra = {});
   ~AgentProcess();
-  /// Waits (bounded) until the agent's log contains `needle`; true when it did.
+  /// Waits (bounded) until the agent's log contains `needle` after the previous match
+  /// (each call moves a cursor past what it found, so waits see events in order, never
+  /// an older line again); true when it did.
   bool wait_for_log(const std::string& needle, std::chrono::seconds timeout);
   std::string log() const;
   /// "127.0.0.1:PORT" of the HTTP endpoints, from the start-up log line (waits up to
@@ -145,6 +147,7 @@ class AgentProcess {
  private:
   int pid_ = -1;
   std::string log_path_;
+  std::size_t cursor_ = 0;  // wait_for_log() looks from here
 };
 
 }  // namespace itest

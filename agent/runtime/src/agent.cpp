@@ -5,12 +5,12 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "alert_sender.hpp"
 #include "mailcanary/agent/core/time_text.hpp"
 #include "mailcanary/agent/http/views.hpp"
 #include "mailcanary/agent/http/web_server.hpp"
 #include "mailcanary/agent/probe/discovery.hpp"
 #include "mailcanary/agent/probe/probe_run.hpp"
-#include "alert_sender.hpp"
 
 namespace mailcanary::agent {
 namespace {
@@ -108,7 +108,13 @@ void Agent::apply_one(Effect& effect) {
           } else if constexpr (std::is_same_v<T, ForgetMember>) {
             store_->forget_member(e.target, e.member);
           } else if constexpr (std::is_same_v<T, LogLine>) {
-            log(e);
+            // What a line reports is in the views before the line is written: held
+            // back until the next publication when the core has unpublished changes.
+            if (core_->changed() || !held_logs_.empty()) {
+              held_logs_.push_back(std::move(e));
+            } else {
+              log(e);
+            }
           }
         },
         effect);
@@ -122,6 +128,12 @@ void Agent::publish(bool force) {
   if (core_->changed() && (force || t - published_at_ >= kPublishEvery)) {
     box_.set(core_->snapshot(now()));
     published_at_ = t;
+  }
+  if (!core_->changed()) {
+    for (const auto& line : held_logs_) {
+      log(line);
+    }
+    held_logs_.clear();
   }
 }
 
@@ -247,7 +259,7 @@ void Agent::alerts_loop() {
           core.alert_send_failed(url);
         }
         core.pending_notifications(report.pending);
-        return report.log;
+        return core.is_stopping() ? Effects{} : report.log;
       });
     } catch (const std::exception& e) {
       log(LogLine{LogLine::Level::error, "alertmanager: " + std::string(e.what())});
@@ -378,6 +390,7 @@ void Agent::shut_down() {
   for (auto& e : rest) {
     apply(e(*core_, now()));
   }
+  publish(true);
 }
 
 }  // namespace mailcanary::agent

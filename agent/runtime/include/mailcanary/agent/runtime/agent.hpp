@@ -75,6 +75,7 @@ class Agent {
   std::unique_ptr<Core> core_;  // touched by the run() thread only
   SnapshotBox box_;
   std::chrono::steady_clock::time_point published_at_{};
+  std::vector<LogLine> held_logs_;              // written at the next publication
   std::unique_ptr<probes::Resolver> resolver_;  // the discovery thread's
   std::map<std::pair<std::string, std::string>, std::unique_ptr<MailboxWatcher>> watchers_;
 
