@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <regex>
+#include <sstream>
 
 #include "support.hpp"
 
@@ -40,10 +41,11 @@ Probe probe(const std::string& config_text, const std::string& name,
   return p;
 }
 
-// The Postfix log line that says where the message with this queue id went.
+// The status= of the Postfix log line that says where the message with this queue id
+// went; empty when there is none. Only this queue id's lines count: the log is shared.
 std::string maillog_status(const std::string& queue_id) {
   std::string log = itest::read_file(itest::testbed_dir() + "/postfix/maillog");
-  std::regex re(queue_id + R"(: .*status=(\w+))");
+  std::regex re(R"(\]: )" + queue_id + R"(: .*status=(\w+))");
   std::smatch m;
   std::string last;
   for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
@@ -51,6 +53,46 @@ std::string maillog_status(const std::string& queue_id) {
     last = (*it)[1];
   }
   return last;
+}
+
+// The log lines of the smtpd session that received the message with this queue id:
+// those of the same smtpd process from its "connect from" to its "disconnect from".
+std::vector<std::string> smtpd_session(const std::string& queue_id) {
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(itest::read_file(itest::testbed_dir() + "/postfix/maillog"));
+    for (std::string line; std::getline(in, line);) {
+      lines.push_back(line);
+    }
+  }
+  const std::string client = "]: " + queue_id + ": client=";
+  auto hit = std::find_if(lines.begin(), lines.end(), [&](const std::string& l) {
+    return l.find(client) != std::string::npos;
+  });
+  if (hit == lines.end()) {
+    return {};
+  }
+  // "... postfix-testbed/discard/smtpd[123]: " names the process.
+  const auto tag_end = hit->find(client) + 3;
+  const auto tag_begin = hit->rfind(' ', hit->find(client)) + 1;
+  const std::string tag = hit->substr(tag_begin, tag_end - tag_begin);
+  const auto ours = [&](const std::string& l) { return l.find(tag) != std::string::npos; };
+  auto first = hit;
+  while (first != lines.begin() &&
+         !(ours(*first) && first->find("connect from") != std::string::npos &&
+           first->find("disconnect from") == std::string::npos)) {
+    --first;
+  }
+  std::vector<std::string> session;
+  for (auto it = first; it != lines.end(); ++it) {
+    if (ours(*it)) {
+      session.push_back(*it);
+      if (it->find("disconnect from") != std::string::npos) {
+        break;
+      }
+    }
+  }
+  return session;
 }
 
 }  // namespace
@@ -117,6 +159,34 @@ TEST_CASE("a delivered canary went through Postfix, was read over IMAP and delet
   CHECK(itest::maildir_files_containing("canary", id).empty());
 }
 
+TEST_CASE("a member's delivery is timed from its own 250, not from the end of all sends",
+          "[integration][probe]") {
+  // 127.0.0.12 answers 451 at every RCPT: with 3 attempts and a 1 s backoff its sends
+  // take at least 1 s + 2 s of backoff. 127.0.0.11 delivers within milliseconds; its
+  // confirmation must not wait for the other member's retries.
+  std::string cfg = itest::testbed_config_head() +
+                    "[[target]]\nname = \"timing\"\nhost = \"mx.example.test\"\n"
+                    "rcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n"
+                    "attempts = 3\nretry_backoff = \"1s\"\n"
+                    "members = [\"127.0.0.12:2525\", \"127.0.0.11:2525\"]\n";
+  auto start = std::chrono::steady_clock::now();
+  auto p = probe(cfg, "timing");
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  REQUIRE(p.by_member.size() == 2);
+  const auto& retried = p.by_member["127.0.0.12:2525"];
+  CHECK(retried["class"] == "temp_fail");
+  CHECK(retried["attempts"] == 3);
+  CHECK(took >= 3.0);  // the retries really took their backoff
+  const auto& good = p.by_member["127.0.0.11:2525"];
+  REQUIRE(good["delivery_seconds"].is_number());
+  const double delivery = good["delivery_seconds"].get<double>();
+  WARN("good member delivery " << delivery << " s, probe took " << took << " s");
+  CHECK(delivery < 1.0);
+  CHECK(good["class"] == "ok");  // not late: the latency SLO is 3 s
+  CHECK(p.cmd.exit_code == 1);   // temp_fail warns; the good member is ok
+}
+
 TEST_CASE("a silently discarded canary is lost and Postfix says it discarded it",
           "[integration][probe]") {
   auto p =
@@ -124,9 +194,27 @@ TEST_CASE("a silently discarded canary is lost and Postfix says it discarded it"
   REQUIRE(p.by_member.size() == 1);
   const auto& r = p.by_member["127.0.0.14:2525"];
   CHECK(r["class"] == "lost");
-  CHECK(itest::read_file(itest::testbed_dir() + "/postfix/maillog").find("discard") !=
-        std::string::npos);
+  CHECK(r["smtp_code"] == 250);
   CHECK(p.cmd.exit_code == 2);
+  // The state: accepted with a queue id, never delivered, not in the mailbox ...
+  REQUIRE(r["queue_id"].is_string());
+  const std::string queue_id = r["queue_id"];
+  CHECK(maillog_status(queue_id).empty());
+  CHECK(itest::maildir_files_containing("canary", r["canary_id"].get<std::string>()).empty());
+  // ... and the smtpd session that took this very canary logged the DISCARD.
+  auto session = smtpd_session(queue_id);
+  INFO("session of " << queue_id << ":\n"
+                     << [&] {
+                          std::string all;
+                          for (const auto& l : session) {
+                            all += l + "\n";
+                          }
+                          return all;
+                        }());
+  CHECK(std::any_of(session.begin(), session.end(), [](const std::string& l) {
+    return l.find("discard: RCPT") != std::string::npos &&
+           l.find("to=<canary@example.test>") != std::string::npos;
+  }));
 }
 
 TEST_CASE("special recipients on the accepting listener give their classes",

@@ -4,7 +4,8 @@ namespace mailcanary::agent {
 
 MailboxWatcher::MailboxWatcher(const config::MailboxConfig& mailbox,
                                const config::MailboxConfig* bounces, const std::string& hmac_key,
-                               probes::Clock& clock, Decided decided, Health health)
+                               probes::Clock& clock, Decided decided, Health health,
+                               Options options)
     : mailbox_(mailbox),
       clock_(clock),
       decided_(std::move(decided)),
@@ -14,7 +15,8 @@ MailboxWatcher::MailboxWatcher(const config::MailboxConfig& mailbox,
       // Fast scans right after acceptance, as in `probe` (see probes::WaitPolicy).
       waiter_(*reader_, bounces_.get(),
               probes::WaitPolicy{mailbox.poll_interval, std::chrono::seconds(2),
-                                 std::chrono::milliseconds(10)}) {
+                                 std::chrono::milliseconds(10)}),
+      options_(options) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -41,8 +43,40 @@ std::size_t MailboxWatcher::open_count() const {
   return open_;
 }
 
+void MailboxWatcher::login_first() {
+  try {
+    reader_->prepare();
+  } catch (const probes::MailboxError& e) {
+    // A transient failure is retried by the first scan.
+    if (e.permanent()) {
+      refused_ = e.what();
+    }
+  }
+}
+
+std::vector<std::pair<std::string, probes::Confirmation>> MailboxWatcher::take_incoming() {
+  // Caller holds mutex_.
+  std::vector<std::pair<std::string, probes::Confirmation>> decided;
+  for (const auto& p : incoming_) {
+    if (refused_.empty()) {
+      waiter_.add(p);
+    } else {
+      probes::Confirmation c;
+      c.state = probes::Confirmation::State::reader_failed;
+      c.error = refused_;
+      decided.emplace_back(p.id, std::move(c));
+    }
+  }
+  incoming_.clear();
+  return decided;
+}
+
 void MailboxWatcher::run() {
+  if (options_.login_first) {
+    login_first();
+  }
   for (;;) {
+    std::vector<std::pair<std::string, probes::Confirmation>> decided;
     {
       std::unique_lock lock(mutex_);
       // Nothing to wait for: sleep until a canary is added (no scans, no IDLE).
@@ -50,12 +84,11 @@ void MailboxWatcher::run() {
       if (stop_) {
         return;
       }
-      for (const auto& p : incoming_) {
-        waiter_.add(p);
-      }
-      incoming_.clear();
+      decided = take_incoming();
     }
-    auto decided = waiter_.step(clock_);
+    for (auto& d : waiter_.step(clock_)) {  // nothing open (e.g. refused): no scan
+      decided.push_back(std::move(d));
+    }
     bool read_failed = false;
     std::string error;
     for (const auto& [id, c] : decided) {

@@ -4,11 +4,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
+#include "mailcanary/agent/probe/mailbox_watcher.hpp"
 #include "mailcanary/probes/canary.hpp"
 #include "mailcanary/probes/classify.hpp"
 #include "mailcanary/probes/mailbox.hpp"
@@ -70,105 +75,124 @@ ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::C
 
 namespace {
 
-// The canaries that share a mailbox (and a bounce mailbox) are awaited together by one
-// reader: one login, one scan for all of them.
-struct MailboxGroup {
-  const config::MailboxConfig* mailbox = nullptr;
-  std::unique_ptr<probes::MailboxReader> reader;
-  std::unique_ptr<probes::MailboxReader> bounces;  // null: no bounce_mailbox
-  std::string refused;  // a login refused before sending: final for this run
-  std::vector<std::size_t> members;
-};
+// What one run_probes() knows, shared by the SMTP workers and the watchers' threads:
+// results in member order, and which members are still open.
+class Board {
+ public:
+  Board(const std::vector<MemberRef>& members, probes::Clock& clock)
+      : members_(members),
+        results_(members.size()),
+        open_(members.size()),
+        latest_deadline_(clock.now()) {}
 
-using GroupKey = std::pair<std::string, std::string>;  // mailbox, bounce mailbox
-
-std::map<GroupKey, MailboxGroup> make_groups(const config::Config& cfg,
-                                             const std::vector<MemberRef>& members) {
-  std::map<GroupKey, MailboxGroup> groups;
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    const auto& t = *members[i].target;
-    auto& g = groups[{t.mailbox, t.bounce_mailbox}];
-    if (!g.reader) {
-      g.mailbox = cfg.find_mailbox(t.mailbox);
-      g.reader = probes::make_mailbox_reader(*g.mailbox, cfg.agent.hmac_key);
-      if (!t.bounce_mailbox.empty()) {
-        g.bounces =
-            probes::make_mailbox_reader(*cfg.find_mailbox(t.bounce_mailbox), cfg.agent.hmac_key);
+  // A member's SMTP conversation ended; unless it awaits the mailbox it is decided.
+  void sent(std::size_t i, ProbeResult r, const probes::PendingCanary& p) {
+    {
+      std::lock_guard lock(mutex_);
+      if (awaits_mailbox(r)) {
+        waiting_[r.canary_id] = i;
+        latest_deadline_ = std::max(latest_deadline_, p.deadline);
+      } else {
+        --open_;
       }
+      results_[i] = std::move(r);
     }
-    g.members.push_back(i);
+    changed_.notify_all();
   }
-  return groups;
-}
 
-}  // namespace
-
-namespace {
-
-void await_group(MailboxGroup& g, std::vector<ProbeResult>& results,
-                 const std::vector<MemberRef>& members,
-                 const std::vector<std::chrono::steady_clock::time_point>& accepted_at,
-                 probes::Clock& clock) {
-  std::vector<probes::PendingCanary> pending;
-  std::vector<std::size_t> accepted;
-  for (auto i : g.members) {
-    if (awaits_mailbox(results[i])) {
-      pending.push_back({results[i].canary_id, accepted_at[i],
-                         accepted_at[i] + members[i].target->slg.lost_after});
-      accepted.push_back(i);
+  // A watcher decided a canary. Anything else (a lost canary turning up after all) is
+  // not a decision of this run.
+  void decided(const std::string& id, const probes::Confirmation& c, const std::string& folder) {
+    {
+      std::lock_guard lock(mutex_);
+      auto it = waiting_.find(id);
+      if (it == waiting_.end() || c.state == probes::Confirmation::State::found_after_lost) {
+        return;
+      }
+      const auto i = it->second;
+      apply_confirmation(results_[i], *members_[i].target, folder, c);
+      waiting_.erase(it);
+      --open_;
     }
+    changed_.notify_all();
   }
-  if (pending.empty()) {
-    return;
-  }
-  std::map<std::string, probes::Confirmation> confirmed;
-  if (!g.refused.empty()) {
-    for (const auto& p : pending) {
-      auto& c = confirmed[p.id];
+
+  // After the last send: waits until every member is decided. The watchers decide each
+  // canary at its deadline at the latest; `grace` covers a mailbox scan still under way
+  // then. What is still open after that is decided here as a mailbox error.
+  std::vector<ProbeResult> wait_all(probes::Clock& clock, std::chrono::milliseconds grace) {
+    std::unique_lock lock(mutex_);
+    const auto left = latest_deadline_ + grace - clock.now();
+    changed_.wait_for(lock, std::max(left, std::chrono::steady_clock::duration::zero()),
+                      [&] { return open_ == 0; });
+    for (const auto& [id, i] : waiting_) {
+      probes::Confirmation c;
       c.state = probes::Confirmation::State::reader_failed;
-      c.error = g.refused;
+      c.error = "mailbox " + members_[i].target->mailbox + " gave no answer in time";
+      apply_confirmation(results_[i], *members_[i].target, "", c);
     }
-  } else {
-    // Look every 10 ms for the first 2 s after a canary was accepted: on loopback or a
-    // LAN that confirms within milliseconds of delivery, where IDLE alone may lag.
-    probes::WaitPolicy policy{g.mailbox->poll_interval, std::chrono::seconds(2),
-                              std::chrono::milliseconds(10)};
-    confirmed = probes::await_canaries(*g.reader, g.bounces.get(), pending, policy, clock);
+    waiting_.clear();
+    open_ = 0;
+    return results_;
   }
-  for (auto i : accepted) {
-    apply_confirmation(results[i], *members[i].target, g.mailbox->folder,
-                       confirmed[results[i].canary_id]);
-  }
-}
+
+ private:
+  const std::vector<MemberRef>& members_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<ProbeResult> results_;
+  std::size_t open_;                            // members not decided yet
+  std::map<std::string, std::size_t> waiting_;  // canary id -> member, awaiting the mailbox
+  std::chrono::steady_clock::time_point latest_deadline_;
+};
 
 }  // namespace
 
 std::vector<ProbeResult> run_probes(const config::Config& cfg,
                                     const std::vector<MemberRef>& members, probes::Clock& clock) {
-  std::vector<ProbeResult> results(members.size());
-  std::vector<std::chrono::steady_clock::time_point> accepted_at(members.size());
-  auto groups = make_groups(cfg, members);
+  if (members.empty()) {
+    return {};
+  }
+  Board board(members, clock);  // outlives the watchers, which call into it
 
-  // Readers log in while the canaries are being sent, so the login does not count into
-  // the delivery time. A transient failure here is retried by the first scan.
-  std::vector<std::jthread> logins;
-  for (auto& [key, group] : groups) {
-    logins.emplace_back([g = &group] {
-      try {
-        g->reader->prepare();
-      } catch (const probes::MailboxError& e) {
-        if (e.permanent()) {
-          g->refused = e.what();
-        }
-      }
-    });
+  // One watcher per (mailbox, bounce mailbox): one login, one scan for all of its
+  // canaries. Each logs in right away, while the canaries are being sent, so the login
+  // does not count into the delivery time; a login refused then is final for this run.
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<MailboxWatcher>> watchers;
+  std::vector<MailboxWatcher*> watcher_of(members.size());
+  std::chrono::milliseconds slowest_poll{0};
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const auto& t = *members[i].target;
+    auto& w = watchers[{t.mailbox, t.bounce_mailbox}];
+    if (!w) {
+      const auto* mailbox = cfg.find_mailbox(t.mailbox);
+      const auto* bounces = t.bounce_mailbox.empty() ? nullptr : cfg.find_mailbox(t.bounce_mailbox);
+      slowest_poll = std::max(slowest_poll, std::chrono::milliseconds(mailbox->poll_interval));
+      w = std::make_unique<MailboxWatcher>(
+          *mailbox, bounces, cfg.agent.hmac_key, clock,
+          [&board, folder = mailbox->folder](const std::string& id, const probes::Confirmation& c) {
+            board.decided(id, c, folder);
+          },
+          MailboxWatcher::Health{}, MailboxWatcher::Options{.login_first = true});
+    }
+    watcher_of[i] = w.get();
   }
 
   // Send: at most `concurrency` conversations at once; a slow member delays no other.
+  // Each accepted canary goes to its watcher as soon as its conversation ends, timed
+  // from its own 250.
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i = next++; i < members.size(); i = next++) {
-      results[i] = send_canary(cfg, members[i], clock, accepted_at[i]);
+      std::chrono::steady_clock::time_point accepted_at;
+      ProbeResult r = send_canary(cfg, members[i], clock, accepted_at);
+      const probes::PendingCanary p{r.canary_id, accepted_at,
+                                    accepted_at + members[i].target->slg.lost_after};
+      const bool awaits = awaits_mailbox(r);
+      board.sent(i, std::move(r), p);
+      if (awaits) {
+        watcher_of[i]->add(p);
+      }
     }
   };
   const std::size_t n_threads =
@@ -179,16 +203,11 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
       pool.emplace_back(worker);
     }
   }
-  logins.clear();  // joins
 
-  // Confirm: each group waits for all of its accepted canaries at once.
-  {
-    std::vector<std::jthread> waits;
-    for (auto& [key, group] : groups) {
-      waits.emplace_back(
-          [&, g = &group] { await_group(*g, results, members, accepted_at, clock); });
-    }
-  }
+  // A scan under way at a deadline ends within the readers' I/O timeouts (poll interval
+  // + 10 s per exchange): a minute past the last deadline is a generous bound.
+  auto results = board.wait_all(clock, slowest_poll + std::chrono::minutes(1));
+  watchers.clear();  // joins their threads; nothing they decide now counts
   return results;
 }
 

@@ -1,6 +1,7 @@
-// One long-lived reader per mailbox (and bounce mailbox) for the agent: canaries are
-// added as they are accepted, each is decided once (found, bounced, not found,
-// reader_failed) and handed to the callback on the watcher's own thread.
+// One reader per mailbox (and bounce mailbox), long-lived in the agent, for one run in
+// `probe`: canaries are added as they are accepted, each is decided once (found,
+// bounced, not found, reader_failed) and handed to the callback on the watcher's own
+// thread.
 #pragma once
 
 #include <condition_variable>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "mailcanary/config/config.hpp"
@@ -16,6 +18,14 @@
 #include "mailcanary/probes/mailbox.hpp"
 
 namespace mailcanary::agent {
+
+struct MailboxWatcherOptions {
+  /// Log in as soon as the thread starts (MailboxReader::prepare), so the first scan
+  /// after a send is not slowed by the login. A permanent refusal of that login is then
+  /// final for this watcher: every canary added is decided reader_failed with it,
+  /// without another login. For one-shot runs (`probe`), not the agent.
+  bool login_first = false;
+};
 
 class MailboxWatcher {
  public:
@@ -25,8 +35,12 @@ class MailboxWatcher {
   using Health =
       std::function<void(bool read_ok, const std::string& error, std::uint64_t reconnects)>;
 
+  using Options = MailboxWatcherOptions;
+
+  /// `decided` and `health` (may be empty) are called on the watcher's thread.
   MailboxWatcher(const config::MailboxConfig& mailbox, const config::MailboxConfig* bounces,
-                 const std::string& hmac_key, probes::Clock& clock, Decided decided, Health health);
+                 const std::string& hmac_key, probes::Clock& clock, Decided decided, Health health,
+                 Options options = {});
   /// Stops the thread; canaries still open stay open (the caller persisted them).
   ~MailboxWatcher();
   MailboxWatcher(const MailboxWatcher&) = delete;
@@ -37,6 +51,9 @@ class MailboxWatcher {
 
  private:
   void run();
+  void login_first();
+  // Takes the canaries added since the last pass; with a refused login, decides them.
+  std::vector<std::pair<std::string, probes::Confirmation>> take_incoming();
 
   config::MailboxConfig mailbox_;
   probes::Clock& clock_;
@@ -45,6 +62,8 @@ class MailboxWatcher {
   std::unique_ptr<probes::MailboxReader> reader_;
   std::unique_ptr<probes::MailboxReader> bounces_;
   probes::CanaryWaiter waiter_;
+  Options options_;
+  std::string refused_;  // login_first: the permanent refusal, final
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<probes::PendingCanary> incoming_;

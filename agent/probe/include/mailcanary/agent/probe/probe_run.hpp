@@ -21,8 +21,11 @@ namespace mailcanary::agent {
 ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::Clock& clock,
                         std::chrono::steady_clock::time_point& accepted_at);
 
-/// Sends one canary through each member (at most [agent] concurrency at once), then
-/// waits for all of them in their mailboxes, and classifies each.
+/// Sends one canary through each member (at most [agent] concurrency at once) and
+/// classifies each; results in member order. Each accepted canary is handed to its
+/// mailbox's watcher as soon as its conversation ends and is timed from its own 250,
+/// while the other members are still being sent. Returns once every member is decided
+/// (found, bounced, lost at its lost_after, or a mailbox error).
 std::vector<ProbeResult> run_probes(const config::Config& cfg,
                                     const std::vector<MemberRef>& members, probes::Clock& clock);
 
