@@ -23,13 +23,14 @@ using probes::Stage;
 inline std::shared_ptr<const config::Config> core_config(const std::string& rest,
                                                          const std::string& agent_extra = "") {
   const std::string secrets = std::string(MAILCANARY_SOURCE_DIR) + "/tests/testbed/secrets/";
-  const std::string text = "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"/nonexistent\"\n"
-                           "interval = \"10s\"\nhmac_key_file = \"" +
-                           secrets + "hmac.key\"\n" + agent_extra +
-                           "\n[smtp]\nfrom = \"canary@example.test\"\n"
-                           "[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\n"
-                           "user = \"canary\"\npassword_file = \"" +
-                           secrets + "canary.pass\"\n" + rest;
+  const std::string text =
+      "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"/nonexistent\"\n"
+      "interval = \"10s\"\nhmac_key_file = \"" +
+      secrets + "hmac.key\"\n" + agent_extra +
+      "\n[smtp]\nfrom = \"canary@example.test\"\n"
+      "[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\n"
+      "user = \"canary\"\npassword_file = \"" +
+      secrets + "canary.pass\"\n" + rest;
   auto loaded = config::load_config_string(text, "/tmp/core-test.toml");
   INFO(text);
   for (const auto& e : loaded.errors) {
@@ -43,8 +44,8 @@ inline std::shared_ptr<const config::Config> core_config(const std::string& rest
 inline std::string vip_target(const std::string& name, const std::string& members,
                               const std::string& extra = "") {
   return "\n[[target]]\nname = \"" + name +
-         "\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\nmembers = [" + members +
-         "]\n" + extra;
+         "\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\nmembers = [" + members + "]\n" +
+         extra;
 }
 
 /// Every VIP member of the config, as discovery finds them.
@@ -81,10 +82,10 @@ inline std::string log_text(const Effects& effects) {
 struct CoreDriver {
   std::shared_ptr<const config::Config> cfg;
   agent::Core core;
-  agent::Now now{std::chrono::steady_clock::time_point(1h),
-                 agent::SysTime(std::chrono::sys_days(std::chrono::year(2026) /
-                                                      std::chrono::December / 1)) +
-                     10h};
+  agent::Now now{
+      std::chrono::steady_clock::time_point(1h),
+      agent::SysTime(std::chrono::sys_days(std::chrono::year(2026) / std::chrono::December / 1)) +
+          10h};
 
   explicit CoreDriver(std::shared_ptr<const config::Config> c) : cfg(c), core(std::move(c)) {}
 

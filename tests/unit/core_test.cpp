@@ -18,7 +18,8 @@ const std::string kM = "10.0.0.1:25";
 std::shared_ptr<const mailcanary::config::Config> fast_slg(const std::string& extra = "") {
   return core_config(vip_target("t", "\"" + kM + "\"", "interval = \"1s\"\n") +
                      "[slg]\nlatency_slo = \"2s\"\nlost_after = \"3s\"\noutage_window = \"3s\"\n"
-                     "recover_after = 2\nhealth_fail_after = 2\n" + extra);
+                     "recover_after = 2\nhealth_fail_after = 2\n" +
+                     extra);
 }
 
 // One probe slot: waits for it, reports `cls` for it.
@@ -131,7 +132,7 @@ TEST_CASE("an alarm clears only after recover_after good probes, with the labels
   }
   REQUIRE(d.view("t", kM)->status.in_alarm);
   CHECK(notifications(probe(d, ResultClass::ok, Stage::connect)).empty());  // 1 of 2
-  probe(d, ResultClass::temp_fail);  // resets the good run
+  probe(d, ResultClass::temp_fail);                                         // resets the good run
   CHECK(notifications(probe(d, ResultClass::ok, Stage::connect)).empty());
   auto clear = probe(d, ResultClass::ok, Stage::connect);
   auto n = notifications(clear);
@@ -143,9 +144,9 @@ TEST_CASE("an alarm clears only after recover_after good probes, with the labels
 }
 
 TEST_CASE("no alarm is raised inside a maintenance window; health still goes DOWN", "[core]") {
-  CoreDriver d(fast_slg(
-      "[[maintenance]]\ntargets = [\"t\"]\nstart = \"2026-12-01T09:00:00Z\"\n"
-      "end = \"2026-12-01T11:00:00Z\"\n"));
+  CoreDriver d(
+      fast_slg("[[maintenance]]\ntargets = [\"t\"]\nstart = \"2026-12-01T09:00:00Z\"\n"
+               "end = \"2026-12-01T11:00:00Z\"\n"));
   d.discover();
   Effects all;
   for (int i = 0; i < 8; ++i) {
