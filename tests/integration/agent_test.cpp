@@ -20,6 +20,22 @@ std::string agent_config(const std::string& name, const std::string& member,
          "mailbox = \"inbox\"\nmembers = [\"" + member + "\"]\n";
 }
 
+// A member that accepts the connection and never sends a banner: each probe takes the
+// whole 3 s stage timeout, so with a 1 s interval one is always running.
+std::string busy_member_config(const std::string& name, const std::string& member) {
+  std::string text =
+      agent_config(name, member, "127.0.0.1:1143", "latency_slo = \"3s\"\nlost_after = \"4s\"\n");
+  const std::string timeout_line = "timeout = \"2s\"";
+  text.replace(text.find(timeout_line), timeout_line.size(), "timeout = \"3s\"");
+  return text;
+}
+
+itest::SmtpScript silent_script() {
+  itest::SmtpScript silent;
+  silent.banner = "";
+  return silent;
+}
+
 }  // namespace
 
 // The outage window, the blip that raises nothing and the hysteresis are decided by the
@@ -176,18 +192,9 @@ TEST_CASE("a member removed from the config by SIGHUP is retired without a resta
 
 TEST_CASE("a probe still running at its next slot makes the agent skip and count that slot",
           "[integration][agent][skip]") {
-  // A peer that accepts the connection and never sends a banner: each probe takes the
-  // whole 3 s stage timeout, so with a 1 s interval the next slots find it still busy.
-  itest::SmtpScript silent;
-  silent.banner = "";
-  itest::ScriptedPeer peer(silent);
-  std::string text = agent_config("skip", peer.address(), "127.0.0.1:1143",
-                                  "latency_slo = \"3s\"\nlost_after = \"4s\"\n");
-  const std::string timeout_line = "timeout = \"2s\"";
-  auto pos = text.find(timeout_line);
-  REQUIRE(pos != std::string::npos);
-  text.replace(pos, timeout_line.size(), "timeout = \"3s\"");
-  itest::AgentProcess agent(itest::write_temp_file("skip.toml", text));
+  itest::ScriptedPeer peer(silent_script());
+  itest::AgentProcess agent(
+      itest::write_temp_file("skip.toml", busy_member_config("skip", peer.address())));
   REQUIRE(agent.wait_for_log("skipped: the previous one still runs", std::chrono::seconds(20)));
   REQUIRE(agent.wait_for_log(" timeout stage=banner", std::chrono::seconds(20)));
   const std::string address = agent.http_address();
@@ -344,18 +351,10 @@ TEST_CASE("after kill -9 and a restart, the kept alarm is on the first scrape",
 
 TEST_CASE("after the stopping line nothing is recorded, logged or alerted",
           "[integration][agent][shutdown]") {
-  // Each probe waits the whole 3 s stage timeout for a banner; with a 1 s interval one
-  // is always running when the agent is told to stop.
-  itest::SmtpScript silent;
-  silent.banner = "";
-  itest::ScriptedPeer peer(silent);
-  std::string text = agent_config("shutdown", peer.address(), "127.0.0.1:1143",
-                                  "latency_slo = \"3s\"\nlost_after = \"4s\"\n");
-  const std::string timeout_line = "timeout = \"2s\"";
-  auto pos = text.find(timeout_line);
-  REQUIRE(pos != std::string::npos);
-  text.replace(pos, timeout_line.size(), "timeout = \"3s\"");
-  itest::AgentProcess agent(itest::write_temp_file("shutdown.toml", text));
+  // A probe is always running when the agent is told to stop.
+  itest::ScriptedPeer peer(silent_script());
+  itest::AgentProcess agent(
+      itest::write_temp_file("shutdown.toml", busy_member_config("shutdown", peer.address())));
   REQUIRE(agent.wait_for_log(" timeout stage=banner", std::chrono::seconds(20)));
   CHECK(agent.stop() == 0);
   const std::string log = agent.log();
