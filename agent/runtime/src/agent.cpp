@@ -152,7 +152,14 @@ MailboxWatcher* Agent::watcher_for(const std::string& mailbox, const std::string
         [this](const std::string& id, const probes::Confirmation& c) {
           post([id, c](Core& core, Now n) { return core.confirmed(id, c, n); });
         },
-        [this, mailbox](bool ok, const std::string& error, std::uint64_t reconnects) {
+        // Called after every scan (every 10 ms while a canary is fresh): only news (a
+        // failed read, a reconnect) goes to the core.
+        [this, mailbox, last = std::optional<std::uint64_t>()](bool ok, const std::string& error,
+                                                               std::uint64_t reconnects) mutable {
+          if (ok && last == reconnects) {
+            return;
+          }
+          last = reconnects;
           post([=](Core& core, Now n) {
             return core.mailbox_state(mailbox, ok, error, reconnects, n);
           });
