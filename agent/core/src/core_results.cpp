@@ -47,10 +47,9 @@ Effects Core::sent(ProbeResult r, std::chrono::steady_clock::time_point accepted
     return out;  // the next run watches it
   }
   r.transcript.clear();  // not kept while in flight; the log has had what it needs
-  const auto& f = in_flight_[rec.id] = InFlight{rec, std::move(r)};
   out.push_back(
       WatchCanary{t->mailbox, t->bounce_mailbox, {rec.id, accepted, accepted + t->slg.lost_after}});
-  (void)f;
+  in_flight_[rec.id] = InFlight{std::move(rec), std::move(r)};
   dirty_ = true;
   return out;
 }
