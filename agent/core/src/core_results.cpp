@@ -49,7 +49,8 @@ Effects Core::sent(ProbeResult r, std::chrono::steady_clock::time_point accepted
   r.transcript.clear();  // not kept while in flight; the log has had what it needs
   out.push_back(
       WatchCanary{t->mailbox, t->bounce_mailbox, {rec.id, accepted, accepted + t->slg.lost_after}});
-  in_flight_[rec.id] = InFlight{std::move(rec), std::move(r)};
+  std::string id = rec.id;  // (the right side of = is evaluated first)
+  in_flight_[std::move(id)] = InFlight{std::move(rec), std::move(r)};
   dirty_ = true;
   return out;
 }
