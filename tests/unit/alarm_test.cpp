@@ -60,12 +60,31 @@ TEST_CASE("verdict: ok is good, failures bad, mailbox_error unknown, late per co
   CHECK(verdict(ResultClass::late, c) == Verdict::bad);
 }
 
-TEST_CASE("a member starts UP, not in alarm, not failing", "[alarm]") {
-  MemberStatus s;
-  CHECK(s.health_up);
-  CHECK_FALSE(s.in_alarm);
-  CHECK_FALSE(s.failing_since);
-  CHECK(s.consecutive_failures == 0);
+TEST_CASE("a fresh member is UP, not in alarm: a good probe changes nothing, a bad one pends",
+          "[alarm]") {
+  // A new member, and one whose stored record is empty (missing keys take the defaults).
+  const auto empty_record = decode_member_status("{}");
+  REQUIRE(empty_record);
+  for (const MemberStatus& fresh : {MemberStatus{}, *empty_record}) {
+    Member good;
+    good.state = fresh;
+    // Neither went_up (it is already UP) nor pending/cleared (there is no alarm to clear).
+    CHECK(good.probe(kOk) == Transitions{});
+    CHECK_FALSE(good.state.health_since);  // still "up since the start"
+
+    Member bad;
+    bad.state = fresh;
+    bad.config.outage_window = 0ms;  // even with no window to wait for
+    CHECK(bad.probe(kFail) == Transitions{AlarmChange::pending, HealthChange::pending});
+    CHECK(bad.state.failing_since == kT0);
+    CHECK(bad.after(1s, kFail) == Transitions{AlarmChange::raised, HealthChange::went_down});
+  }
+
+  // The same for a mailbox: a first good read clears nothing, a first error is pending.
+  MailboxStatus ok_box;
+  CHECK(observe_mailbox(ok_box, 0ms, true, kT0) == AlarmChange::unchanged);
+  MailboxStatus bad_box;
+  CHECK(observe_mailbox(bad_box, 0ms, false, kT0) == AlarmChange::pending);
 }
 
 TEST_CASE("the header's worked example runs as documented", "[alarm]") {

@@ -127,9 +127,15 @@ TEST_CASE("start offsets spread evenly within one shard too", "[shard]") {
   }
 }
 
-TEST_CASE("start offsets are stable and 0 for an empty interval", "[shard]") {
-  CHECK(start_offset("vip1", "127.0.0.11:2525", 60s) ==
-        start_offset("vip1", "127.0.0.11:2525", 60s));
+TEST_CASE("start offsets are the pinned member hash modulo the interval, 0 for an empty one",
+          "[shard]") {
+  // member_hash("vip1", "127.0.0.11:2525") = 0xd4b752c36959c74e (pinned above); the
+  // remainders were computed apart from this code (Python, arbitrary-precision integers).
+  CHECK(start_offset("vip1", "127.0.0.11:2525", 7ms) == 3ms);
+  CHECK(start_offset("vip1", "127.0.0.11:2525", 1000ms) == 238ms);
+  CHECK(start_offset("vip1", "127.0.0.11:2525", 5min) == 164238ms);
+  CHECK(start_offset("vip1", "127.0.0.11:2525", 1h) == 3164238ms);
+  CHECK(start_offset("vip2", "127.0.0.11:2525", 60s) == 41343ms);
   CHECK(start_offset("vip1", "127.0.0.11:2525", 0ms) == 0ms);
   CHECK(start_offset("vip1", "127.0.0.11:2525", -5s) == 0ms);
   CHECK(start_offset("vip1", "127.0.0.11:2525", 1ms) == 0ms);
