@@ -291,17 +291,7 @@ Effects Core::config_changed(std::shared_ptr<const config::Config> fresh,
     const auto* after = fresh->find_mailbox(name);
     return !before || !after || !(*before == *after);
   };
-  std::set<std::pair<std::string, std::string>> restarted;
-  for (const auto& [id, f] : in_flight_) {
-    const auto* t = target(f.canary.target);
-    if (!t) {
-      continue;
-    }
-    std::pair<std::string, std::string> w{t->mailbox, t->bounce_mailbox};
-    if (!restarted.count(w) && (changed(w.first) || changed(w.second))) {
-      restarted.insert(w);
-    }
-  }
+  std::set<std::pair<std::string, std::string>> restarted;  // (mailbox, bounce mailbox)
   for (const auto& t : config_->targets) {
     std::pair<std::string, std::string> w{t.mailbox, t.bounce_mailbox};
     if (!restarted.count(w) && (changed(w.first) || changed(w.second))) {
