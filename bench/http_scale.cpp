@@ -101,8 +101,8 @@ agent::ProbeResult result(const std::string& member, ResultClass cls, Stage fail
 
 // Every series the agent exports for a member: a few results of different classes and
 // its status, as the core's snapshot holds them after those probes.
-std::shared_ptr<const agent::MemberView> feed(const std::string& member, int i,
-                                              bool per_member, agent::TargetView& target) {
+std::shared_ptr<const agent::MemberView> feed(const std::string& member, int i, bool per_member,
+                                              agent::TargetView& target) {
   Jitter j{static_cast<unsigned long long>(i) + 1};
   const auto now = std::chrono::system_clock::now();
   std::vector<agent::ProbeResult> results;

@@ -42,9 +42,8 @@ std::optional<AlertInfo> decode_alert(const std::string& text) {
   return out;
 }
 
-AlertInfo member_alert(const std::string& target, const std::string& member,
-                       const MemberStatus& st, const ProbeResult& last,
-                       const std::string& instance, SysTime at) {
+AlertInfo member_alert(const std::string& target, const std::string& member, const MemberStatus& st,
+                       const ProbeResult& last, const std::string& instance, SysTime at) {
   AlertInfo a;
   a.target = target;
   a.member = member;

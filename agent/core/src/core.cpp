@@ -42,8 +42,8 @@ Core::Member& Core::add_member(const Key& key) {
     auto v = std::make_shared<MemberView>();
     v->target = key.first;
     v->member = key.second;
-    v->labels = std::make_shared<const SeriesLabels>(
-        make_series_labels(instance_, &key.second, key.first));
+    v->labels =
+        std::make_shared<const SeriesLabels>(make_series_labels(instance_, &key.second, key.first));
     if (per_member_histograms_) {
       v->histograms.emplace();
     }
@@ -68,7 +68,8 @@ TargetView& Core::edit_target_histograms(const std::string& name) {
   if (!t.view) {
     t.view = std::make_shared<TargetView>();
     t.view->target = name;
-    t.view->labels = std::make_shared<const SeriesLabels>(make_series_labels(instance_, nullptr, name));
+    t.view->labels =
+        std::make_shared<const SeriesLabels>(make_series_labels(instance_, nullptr, name));
   } else if (t.shared) {
     t.view = std::make_shared<TargetView>(*t.view);
   }
@@ -167,8 +168,7 @@ Effects Core::tick(Now now) {
     earliest = std::min(earliest, m.next_due);
     if (m.running) {
       ++edit(m).skipped;  // still busy from the last slot: skip this one, count it
-      log(out, "probe of " + key.first + " " + key.second +
-                   " skipped: the previous one still runs",
+      log(out, "probe of " + key.first + " " + key.second + " skipped: the previous one still runs",
           LogLine::Level::warning);
       continue;
     }
@@ -213,7 +213,8 @@ Effects Core::discovered(Discovery found, std::shared_ptr<const config::Config> 
     m.config = cfg;
     if (!was_scheduled) {
       // Spread start times: a stable offset inside the interval per member.
-      m.next_due = now.mono + start_offset(key.first, key.second, interval_of(*cfg, *m.ref->target));
+      m.next_due =
+          now.mono + start_offset(key.first, key.second, interval_of(*cfg, *m.ref->target));
       earliest_due_ = std::min(earliest_due_, m.next_due);
       log(out, "member " + key.first + " " + key.second + " added" +
                    (is_new ? "" : " (state restored)"));
@@ -275,8 +276,8 @@ Effects Core::discovery_failed(const std::string& error, Now now) {
   return out;
 }
 
-Effects Core::config_changed(std::shared_ptr<const config::Config> fresh,
-                             const std::string& source, Now now) {
+Effects Core::config_changed(std::shared_ptr<const config::Config> fresh, const std::string& source,
+                             Now now) {
   Effects out;
   ++reloads_ok_;
   last_reload_ok_ = true;
@@ -319,8 +320,7 @@ Effects Core::config_refused(const std::string& errors, Now) {
   ++reloads_failed_;
   last_reload_ok_ = false;
   dirty_ = true;
-  log(out, "config reload refused, keeping the running config:\n" + errors,
-      LogLine::Level::error);
+  log(out, "config reload refused, keeping the running config:\n" + errors, LogLine::Level::error);
   return out;
 }
 

@@ -12,7 +12,6 @@ namespace mailcanary::agent {
 
 using std::chrono::milliseconds;
 
-
 Effects Core::sent(ProbeResult r, std::chrono::steady_clock::time_point accepted, Now now) {
   Effects out;
   auto it = members_.find({r.target, r.member});
@@ -190,9 +189,8 @@ void Core::record(ProbeResult r, Now now, Effects& out) {
     const bool raised = tr.alarm == AlarmChange::raised;
     const auto alert =
         member_alert(r.target, r.member, raised ? v.status : before, r, instance_, at);
-    o.notification =
-        NewNotification{r.target + "/" + r.member, raised ? "firing" : "resolved",
-                        encode_alert(alert)};
+    o.notification = NewNotification{r.target + "/" + r.member, raised ? "firing" : "resolved",
+                                     encode_alert(alert)};
   }
   out.push_back(PersistOutcome{std::move(o)});
   ++recorded_;

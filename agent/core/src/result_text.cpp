@@ -53,7 +53,8 @@ nlohmann::ordered_json to_json_value(const ProbeResult& r, bool transcript) {
 
 std::string to_json(const ProbeResult& r, bool transcript) {
   // Server text is sanitised to ASCII already; replace anything else rather than throw.
-  return to_json_value(r, transcript).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return to_json_value(r, transcript)
+      .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string to_text(const ProbeResult& r) {

@@ -52,8 +52,8 @@ void sample(std::string& out, const char* name, const char* prefix, const std::s
   out += '\n';
 }
 
-void write_histogram(std::string& out, const char* name, const SeriesLabels& s,
-                     const Histogram& h, const std::string* stage) {
+void write_histogram(std::string& out, const char* name, const SeriesLabels& s, const Histogram& h,
+                     const std::string* stage) {
   std::string labels;
   if (stage) {
     labels = s.stage_prefix;
@@ -225,9 +225,10 @@ std::string self_metrics(const Snapshot& s, const std::string& version) {
            static_cast<double>(s.in_flight));
   auto& up = f.add("mailcanary_mailbox_up", "1 when the last read of the mailbox worked.",
                    MetricType::Gauge);
-  auto& reconnects = f.add("mailcanary_mailbox_reconnects_total",
-                           "IMAP sessions opened again after the previous one failed or was dropped.",
-                           MetricType::Counter);
+  auto& reconnects =
+      f.add("mailcanary_mailbox_reconnects_total",
+            "IMAP sessions opened again after the previous one failed or was dropped.",
+            MetricType::Counter);
   for (const auto& mb : s.mailboxes) {
     if (mb.up) {
       f.sample(up, *mb.up ? 1 : 0, {{"mailbox", mb.mailbox}});

@@ -29,9 +29,8 @@ std::optional<AlertInfo> decode_alert(const std::string& json);
 /// A member's alert: class the one that raised the alarm, annotations from `last`
 /// (the result that raised or cleared it, or the newest one), starting when the alarm
 /// was raised (`at` when unknown).
-AlertInfo member_alert(const std::string& target, const std::string& member,
-                       const MemberStatus& st, const ProbeResult& last,
-                       const std::string& instance, SysTime at);
+AlertInfo member_alert(const std::string& target, const std::string& member, const MemberStatus& st,
+                       const ProbeResult& last, const std::string& instance, SysTime at);
 
 /// A [[mailbox]]'s own alert (target "mailbox", class mailbox_error).
 AlertInfo mailbox_alert(const std::string& mailbox, const MailboxStatus& st,

@@ -140,7 +140,8 @@ class Core {
   /// When each lasting DNS failure (target, domain or MX host) is next recorded.
   std::map<Key, std::chrono::steady_clock::time_point> dns_failure_due_;
   std::optional<std::chrono::steady_clock::time_point> next_discovery_;  // nullopt: now
-  std::chrono::steady_clock::time_point earliest_due_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point earliest_due_ =
+      std::chrono::steady_clock::time_point::max();
   bool discovery_running_ = false;
   bool warned_many_ = false;
   bool stopping_ = false;

@@ -88,11 +88,11 @@ struct MailboxView {
 struct Snapshot {
   std::string instance;
   bool per_member_histograms = true;
-  bool unknown_health_up = true;  // [web] unknown_health
-  SysTime at{};                   // when it was published
+  bool unknown_health_up = true;                           // [web] unknown_health
+  SysTime at{};                                            // when it was published
   std::vector<std::shared_ptr<const MemberView>> members;  // by (target, member)
   std::vector<std::shared_ptr<const TargetView>> targets;  // per-target histograms
-  std::vector<MailboxView> mailboxes;                       // by name
+  std::vector<MailboxView> mailboxes;                      // by name
   std::size_t in_flight = 0;
   std::size_t pending_notifications = 0;
   std::map<std::string, std::uint64_t> alertmanager_failures;  // by URL

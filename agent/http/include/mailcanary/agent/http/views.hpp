@@ -23,7 +23,6 @@ struct HealthAnswer {
 };
 /// "UP", "DOWN <class> since <time>", or "DOWN no_result since start" ([web]
 /// unknown_health = "down"); 404 for a member the agent does not probe.
-HealthAnswer render_health(const Snapshot& s, const std::string& target,
-                           const std::string& member);
+HealthAnswer render_health(const Snapshot& s, const std::string& target, const std::string& member);
 
 }  // namespace mailcanary::agent

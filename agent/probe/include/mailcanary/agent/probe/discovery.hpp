@@ -11,7 +11,6 @@
 
 namespace mailcanary::agent {
 
-
 /// The members of the targets selected by the optional filters (empty: all). MX
 /// targets are resolved through `resolver` (cached by TTL there). Throws
 /// std::invalid_argument naming the filter when it matches no target or member.
