@@ -4,8 +4,9 @@
 // before, verify the signature, then \Deleted + EXPUNGE.
 //
 // Every byte passes the connection's guard (mailbox_tls_stream.hpp): an answer larger
-// than 16 MiB, a literal over 4 MiB or an answer that takes too long drops the session
-// with a mailbox error instead of eating memory or hanging.
+// than 4 MiB, one that breaks a limit of its shape (imap_shape.hpp: literals over 1 MiB,
+// lines over 128 KiB, nesting, untagged responses, items) or that takes too long drops
+// the session with a mailbox error instead of eating memory, the stack, or the clock.
 #include <libetpan/libetpan.h>
 #include <poll.h>
 #include <strings.h>
@@ -25,11 +26,10 @@
 namespace mailcanary::probes {
 namespace {
 
-constexpr std::size_t kFetchBatch = 100;        // UIDs per UID FETCH (each at most 64 KiB)
+constexpr std::size_t kFetchBatch = 50;         // UIDs per UID FETCH (each at most 64 KiB)
 constexpr std::size_t kMaxNewPerScan = 1000;    // unclassified messages fetched per scan
 constexpr std::size_t kMaxReportsPerScan = 50;  // bounce reports read per scan
 constexpr std::size_t kMaxRemembered = 100000;  // classified UIDs remembered per folder
-constexpr std::uint64_t kMaxLiteralBytes = 4u << 20;
 
 // mailimap_free() sends LOGOUT on a live session and waits for the answer: right for a
 // healthy session, wrong for a broken one (see ImapReader::drop()).
@@ -76,7 +76,7 @@ class ImapReader final : public MailboxReader {
  public:
   ImapReader(config::MailboxConfig cfg, std::string key)
       : cfg_(std::move(cfg)), key_(std::move(key)) {
-    link_ = make_mailbox_link(cfg_, "imap", kMaxLiteralBytes);
+    link_ = make_mailbox_link(cfg_, "imap", ImapShape::Limits{});
   }
   ImapReader(const ImapReader&) = delete;
   ImapReader& operator=(const ImapReader&) = delete;

@@ -1,18 +1,22 @@
 // Private: bounds on what a mailbox server may send in answer to one command.
 //
-// libetpan reads a whole response line into memory before parsing it and allocates an
-// IMAP literal's announced size up front ({1000000000} means a 1 GB buffer), and a
-// server that keeps sending never trips its inactivity timeout. The readers put this
-// guard between libetpan and the connection (see mailbox_tls_stream.hpp): it counts the
-// bytes of each answer, follows IMAP literals, and cuts the connection as soon as an
-// answer grows too large, announces a literal over the limit, or takes too long.
+// libetpan reads a whole response into memory before parsing it, allocates an IMAP
+// literal's announced size up front ({1000000000} means a 1 GB buffer), recurses once
+// per parenthesis, and a server that keeps sending never trips its inactivity timeout.
+// The readers put this guard between libetpan and the connection (see
+// mailbox_tls_stream.hpp): it counts the bytes of each answer, checks the shape of IMAP
+// answers as they arrive (imap_shape.hpp), and cuts the connection as soon as an answer
+// grows too large, breaks a limit of its shape, or takes too long.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "imap_shape.hpp"
 
 namespace mailcanary::probes {
 
@@ -21,9 +25,9 @@ class ResponseGuard {
   using TimePoint = std::chrono::steady_clock::time_point;
 
   struct Limits {
-    std::size_t max_answer_bytes = 16u << 20;  // everything received for one command
-    std::uint64_t max_literal_bytes = 0;       // largest IMAP literal; 0: not IMAP, no tracking
+    std::size_t max_answer_bytes = 4u << 20;           // everything received for one command
     std::chrono::milliseconds max_answer_time{30000};  // from the command to its last byte
+    std::optional<ImapShape::Limits> imap;             // IMAP: its shape checked too
   };
 
   ResponseGuard(Limits limits, TimePoint now);
@@ -37,16 +41,10 @@ class ResponseGuard {
   std::string received(std::string_view bytes);
 
  private:
-  enum class Brace { none, digits, closed, cr };
-  void scan_line_byte(char c, std::string& error);
-
   Limits limits_;
   TimePoint deadline_;
   std::size_t answer_bytes_ = 0;
-  Brace brace_ = Brace::none;
-  std::uint64_t number_ = 0;
-  int digits_ = 0;
-  std::uint64_t literal_left_ = 0;
+  std::optional<ImapShape> shape_;
 };
 
 }  // namespace mailcanary::probes

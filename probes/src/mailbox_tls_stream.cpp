@@ -373,14 +373,14 @@ std::string pop3_error_text(int rc) {
 }
 
 MailboxLink make_mailbox_link(const config::MailboxConfig& cfg, const std::string& protocol,
-                              std::uint64_t max_literal_bytes) {
+                              std::optional<ImapShape::Limits> imap) {
   MailboxLink link;
   link.cfg = &cfg;
   link.label = protocol + " " + cfg.server.to_string();
   link.io_timeout =
       std::chrono::seconds(std::max<long long>(1, cfg.poll_interval.count() / 1000 + 10));
-  link.limits.max_answer_bytes = 16u << 20;
-  link.limits.max_literal_bytes = max_literal_bytes;
+  link.limits.max_answer_bytes = 4u << 20;
+  link.limits.imap = imap;
   link.limits.max_answer_time = std::max<std::chrono::milliseconds>(
       std::chrono::seconds(20), 2 * std::chrono::milliseconds(link.io_timeout));
   return link;

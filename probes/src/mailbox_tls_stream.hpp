@@ -14,6 +14,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "mailbox_tls_guard.hpp"
@@ -30,10 +31,10 @@ struct MailboxLink {
 
 /// The link of a reader for `cfg` (which must outlive it): errors prefixed with
 /// "<protocol> host:port", an I/O timeout of poll_interval + 10 s, answers of at most
-/// 16 MiB, each within max(20 s, 2 x the I/O timeout), literals up to
-/// `max_literal_bytes` (0: the protocol has none).
+/// 4 MiB, each within max(20 s, 2 x the I/O timeout), and for IMAP (`imap` set) the
+/// shape of each answer within those limits.
 MailboxLink make_mailbox_link(const config::MailboxConfig& cfg, const std::string& protocol,
-                              std::uint64_t max_literal_bytes);
+                              std::optional<ImapShape::Limits> imap);
 
 /// Connects to link.cfg->server: plain, or TLS right away for tls = "implicit" (the
 /// certificate checked before anything is read). Throws MailboxError. The stream belongs

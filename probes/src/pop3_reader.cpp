@@ -40,7 +40,7 @@ class Pop3Reader final : public MailboxReader {
  public:
   Pop3Reader(config::MailboxConfig cfg, std::string key)
       : cfg_(std::move(cfg)), key_(std::move(key)) {
-    link_ = make_mailbox_link(cfg_, "pop3", 0);  // POP3 has no literals
+    link_ = make_mailbox_link(cfg_, "pop3", std::nullopt);  // POP3: lines, no syntax
   }
   Pop3Reader(const Pop3Reader&) = delete;
   Pop3Reader& operator=(const Pop3Reader&) = delete;

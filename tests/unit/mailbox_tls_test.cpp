@@ -300,8 +300,9 @@ namespace {
 ResponseGuard::Limits imap_limits() {
   ResponseGuard::Limits l;
   l.max_answer_bytes = 1000;
-  l.max_literal_bytes = 100;
   l.max_answer_time = std::chrono::seconds(5);
+  l.imap = mailcanary::probes::ImapShape::Limits{};
+  l.imap->max_literal_bytes = 100;
   return l;
 }
 
@@ -370,7 +371,7 @@ TEST_CASE("an answer that takes too long is refused", "[mailbox][guard]") {
 
 TEST_CASE("without literal tracking (POP3) braces mean nothing", "[mailbox][guard]") {
   ResponseGuard::Limits l = imap_limits();
-  l.max_literal_bytes = 0;
+  l.imap.reset();
   ResponseGuard g(l, t0);
   CHECK(g.received("+OK {1000000000}\r\n") == "");
 }

@@ -1,0 +1,159 @@
+#include "imap_shape.hpp"
+
+#include <algorithm>
+
+namespace mailcanary::probes {
+
+void ImapShape::command_sent() {
+  untagged_ = 0;
+  items_ = 0;
+}
+
+std::string ImapShape::feed(std::string_view bytes) {
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    if (literal_left_ > 0) {  // a literal's content is data, never syntax
+      const auto skip = static_cast<std::size_t>(
+          std::min<std::uint64_t>(literal_left_, static_cast<std::uint64_t>(bytes.size() - i)));
+      literal_left_ -= skip;
+      i += skip;
+      continue;
+    }
+    if (std::string error = byte(bytes[i++]); !error.empty()) {
+      return error;
+    }
+  }
+  return "";
+}
+
+std::string ImapShape::byte(char c) {
+  if (++line_bytes_ > limits_.max_line_bytes) {
+    return "a response line longer than " + std::to_string(limits_.max_line_bytes) + " bytes";
+  }
+  if (c == '\n') {
+    return line_end();
+  }
+  if (line_start_) {
+    line_start_ = false;
+    if (c == '*' && ++untagged_ > limits_.max_untagged) {
+      return "more than " + std::to_string(limits_.max_untagged) +
+             " untagged responses to one command";
+    }
+  }
+  if (in_quote_) {  // no literal, list or item syntax inside a quoted string
+    if (escaped_) {
+      escaped_ = false;
+    } else if (c == '\\') {
+      escaped_ = true;
+    } else if (c == '"') {
+      in_quote_ = false;
+    }
+    return "";
+  }
+  if (std::string error = brace(c); !error.empty()) {
+    return error;
+  }
+  return item(c);
+}
+
+// A line feed ends the response unless it ends a literal's announcement "{N}\r\n": then
+// the N bytes follow and the same response goes on after them.
+std::string ImapShape::line_end() {
+  line_bytes_ = 0;
+  in_item_ = false;
+  if (!in_quote_ && (brace_ == Brace::closed || brace_ == Brace::cr)) {
+    return announce(true);
+  }
+  brace_ = Brace::none;
+  in_quote_ = false;
+  escaped_ = false;
+  depth_ = 0;
+  line_start_ = true;
+  return "";
+}
+
+// Follows "{N}" at the end of a line, the only place a literal is announced (libetpan
+// also accepts "{N} " without the CRLF: a Lotus Domino quirk).
+std::string ImapShape::brace(char c) {
+  switch (brace_) {
+    case Brace::digits:
+      if (c >= '0' && c <= '9') {
+        if (digits_ < 19) {
+          number_ = number_ * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        ++digits_;
+        return "";
+      }
+      if (c == '}' && digits_ > 0) {
+        brace_ = Brace::closed;
+        return "";
+      }
+      brace_ = Brace::none;
+      break;
+    case Brace::closed:
+      if (c == '\r') {
+        brace_ = Brace::cr;
+        return "";
+      }
+      if (c == ' ') {
+        return announce(false);
+      }
+      brace_ = Brace::none;
+      break;
+    case Brace::cr:
+      brace_ = Brace::none;
+      break;
+    case Brace::none:
+      break;
+  }
+  if (c == '{') {
+    brace_ = Brace::digits;
+    number_ = 0;
+    digits_ = 0;
+  }
+  return "";
+}
+
+std::string ImapShape::announce(bool crlf) {
+  brace_ = Brace::none;
+  if (digits_ > 19 || number_ > limits_.max_literal_bytes) {
+    return "the server announced a " +
+           (digits_ > 19 ? std::string("20-digit") : std::to_string(number_)) +
+           "-byte literal (limit " + std::to_string(limits_.max_literal_bytes) + ")";
+  }
+  if (crlf) {
+    literal_left_ = number_;
+  }
+  return "";
+}
+
+// Counts what libetpan allocates a structure for: each atom, number, string, literal and
+// list; and how deep the lists nest (libetpan recurses once per level).
+std::string ImapShape::item(char c) {
+  bool counts = false;
+  if (c == '(' || c == '[') {
+    if (c == '(' && ++depth_ > limits_.max_depth) {
+      return "a response nested deeper than " + std::to_string(limits_.max_depth) + " parentheses";
+    }
+    counts = true;
+    in_item_ = false;
+  } else if (c == ')' || c == ']') {
+    depth_ = c == ')' ? std::max(0, depth_ - 1) : depth_;
+    in_item_ = false;
+  } else if (c == ' ' || c == '\r') {
+    in_item_ = false;
+  } else if (c == '"') {
+    in_quote_ = true;
+    counts = true;
+    in_item_ = false;
+  } else if (!in_item_) {
+    in_item_ = true;
+    counts = true;
+  }
+  if (counts && ++items_ > limits_.max_items) {
+    return "more than " + std::to_string(limits_.max_items) + " items in answer to one command";
+  }
+  return "";
+}
+
+}  // namespace mailcanary::probes

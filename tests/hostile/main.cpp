@@ -1,0 +1,16 @@
+// The hostile suite's runner: Catch2's, then the table of every `mailcanary probe` run
+// (case, class, stage, time, peak RSS), printed and written to hostile-table.md.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <iostream>
+
+#include "probe_child.hpp"
+
+int main(int argc, char* argv[]) {
+  const int failed = Catch::Session().run(argc, argv);
+  const std::string t = hostile::table();
+  std::cout << "\n" << t;
+  std::ofstream("hostile-table.md") << t;
+  return failed;
+}
