@@ -1,11 +1,13 @@
 #include "mailcanary/probes/smtp.hpp"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace mailcanary::probes {
 namespace {
@@ -24,6 +26,9 @@ struct SlistDeleter {
   void operator()(curl_slist* s) const { curl_slist_free_all(s); }
 };
 
+// QUIT after a message was taken: the answer is a courtesy, not worth another timeout.
+constexpr auto kQuitGrace = std::chrono::milliseconds(500);
+
 struct TransferState {
   SmtpSession session{SteadyClock::now()};
   const std::string* body = nullptr;
@@ -31,7 +36,52 @@ struct TransferState {
   bool auth_required = false;  // credentials are configured
   bool auth_sent = false;      // an AUTH command went out
   bool auth_missing = false;   // the message was held back: AUTH never happened
+  std::string too_large;       // libcurl's words when a reply broke its size limits
+  bool reset = false;          // the server reset the connection
+
+  // Our own stage deadlines: libcurl's response timeout has 1 s steps and waits again
+  // for QUIT's answer after a timeout. Each wait for the server (banner, each reply, the
+  // TLS handshake after STARTTLS) may take `stage_timeout`; past it the socket is shut
+  // down, which ends libcurl's wait at once.
+  std::chrono::milliseconds stage_timeout{0};
+  curl_socket_t fd = CURL_SOCKET_BAD;
+  std::optional<SteadyClock::time_point> deadline;
+  bool quitting = false;
+  bool cut = false;        // the socket was shut down at a deadline
+  std::string cut_detail;  // why, for the verdict
+
+  void wait_from(SteadyClock::time_point now, std::chrono::milliseconds limit) {
+    deadline = now + limit;
+  }
+  // Shuts the connection down when its deadline has passed; true if it did now.
+  bool enforce(SteadyClock::time_point now) {
+    if (cut || !deadline || now < *deadline || fd == CURL_SOCKET_BAD) {
+      return false;
+    }
+    cut = true;
+    ::shutdown(fd, SHUT_RDWR);
+    if (quitting) {
+      session.on_info("QUIT not answered within " + std::to_string(kQuitGrace.count()) +
+                      " ms: connection closed");
+    } else {
+      cut_detail = "no answer from the server within " + seconds_text(stage_timeout) + " (" +
+                   std::string(to_string(session.stage())) + ")";
+      session.on_info(cut_detail + ": connection closed");
+    }
+    return true;
+  }
+
+  static std::string seconds_text(std::chrono::milliseconds ms) {
+    const auto count = ms.count();
+    return count % 1000 == 0 ? std::to_string(count / 1000) + " s" : std::to_string(count) + " ms";
+  }
 };
+
+bool is_quit(std::string_view line) {
+  return line.size() >= 4 && (line[0] == 'Q' || line[0] == 'q') &&
+         (line[1] == 'U' || line[1] == 'u') && (line[2] == 'I' || line[2] == 'i') &&
+         (line[3] == 'T' || line[3] == 't') && (line.size() == 4 || line[4] == '\r');
+}
 
 bool is_auth_command(std::string_view line) {
   return line.size() >= 5 && (line[0] == 'A' || line[0] == 'a') &&
@@ -58,6 +108,20 @@ int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* userp) {
     case CURLINFO_TEXT:
       if (size >= 12 && std::memcmp(data, "Connected to", 12) == 0) {
         st->session.on_connected(now);
+        st->wait_from(now, st->stage_timeout);  // for the banner
+      }
+      if (const std::string_view text(data, size);
+          text.find("Excessive server response line length") != std::string_view::npos ||
+          text.find("Too large response") != std::string_view::npos) {
+        if (st->too_large.empty()) {
+          st->too_large = std::string(text.substr(0, std::min<std::size_t>(text.size(), 120)));
+          while (!st->too_large.empty() &&
+                 (st->too_large.back() == '\n' || st->too_large.back() == '\r')) {
+            st->too_large.pop_back();
+          }
+        }
+      } else if (text.find("Connection reset by peer") != std::string_view::npos) {
+        st->reset = true;
       }
       st->session.on_info(std::string_view(data, size));
       break;
@@ -68,12 +132,101 @@ int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* userp) {
       for_each_line(data, size, [&](std::string_view l) {
         st->auth_sent = st->auth_sent || is_auth_command(l);
         st->session.on_command(l, now);
+        if (is_quit(l)) {
+          // After a failure nothing is left to hear; after success a short grace.
+          st->quitting = true;
+          st->wait_from(now, st->session.body_reply() && st->session.body_reply()->code < 300
+                                 ? kQuitGrace
+                                 : std::chrono::milliseconds(0));
+          st->enforce(now);
+        } else {
+          st->wait_from(now, st->stage_timeout);
+        }
       });
+      break;
+    case CURLINFO_DATA_OUT:
+      st->wait_from(now, st->stage_timeout);  // the reply to the end of data
       break;
     default:
       break;
   }
   return 0;
+}
+
+// Also called while libcurl waits for QUIT's answer in a blocking loop (about once a
+// second there), so the grace holds there too.
+int on_progress(void* userp, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  static_cast<TransferState*>(userp)->enforce(SteadyClock::now());
+  return 0;
+}
+
+int on_socket(void* userp, curl_socket_t fd, curlsocktype) {
+  static_cast<TransferState*>(userp)->fd = fd;
+  return CURL_SOCKOPT_OK;
+}
+
+// Details libcurl's error text gets wrong or leaves vague.
+void explain_transport(const TransferState& st, CURLcode rc, SmtpVerdict& v) {
+  if (v.accepted || v.smtp_code) {
+    return;  // the server's own reply says it
+  }
+  const std::string stage(to_string(st.session.stage()));
+  if (!st.too_large.empty()) {
+    v.cls = ResultClass::protocol_error;
+    v.detail = "the server's reply is too large for libcurl (" + st.too_large +
+               "; SMTP allows 512-byte lines)";
+  } else if (st.session.stage() == Stage::starttls && rc == CURLE_WEIRD_SERVER_REPLY) {
+    // More text right behind "220 ready to start TLS": whoever sent it (the server, or
+    // someone injecting into the plaintext stream) must not be believed.
+    v.cls = ResultClass::tls_error;
+    v.detail =
+        "the server sent more plaintext after agreeing to STARTTLS, before the TLS "
+        "handshake";
+  } else if (st.reset && v.cls == ResultClass::protocol_error && !st.session.saw_garbage()) {
+    v.detail = "connection reset by the server during " + stage;
+  }
+}
+
+// curl_easy_perform() with our stage deadlines: the multi loop never sleeps past the
+// current deadline, and shuts the socket down when it passes.
+CURLcode perform(CURL* c, TransferState& st) {
+  CURLM* multi = curl_multi_init();
+  if (!multi) {
+    return CURLE_OUT_OF_MEMORY;
+  }
+  curl_multi_add_handle(multi, c);
+  int running = 1;
+  CURLcode rc = CURLE_OK;
+  while (running > 0) {
+    if (curl_multi_perform(multi, &running) != CURLM_OK) {
+      rc = CURLE_FAILED_INIT;
+      break;
+    }
+    if (running == 0) {
+      break;
+    }
+    const auto now = SteadyClock::now();
+    st.enforce(now);
+    long wait_ms = 1000;
+    long curl_ms = -1;
+    if (curl_multi_timeout(multi, &curl_ms) == CURLM_OK && curl_ms >= 0) {
+      wait_ms = std::min(wait_ms, curl_ms);
+    }
+    if (st.deadline && !st.cut) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*st.deadline - now).count();
+      wait_ms = std::min<long>(wait_ms, std::max<long>(0, left));
+    }
+    curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait_ms), nullptr);
+  }
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+    if (msg->msg == CURLMSG_DONE && msg->easy_handle == c) {
+      rc = msg->data.result;
+    }
+  }
+  curl_multi_remove_handle(multi, c);
+  curl_multi_cleanup(multi);
+  return rc;
 }
 
 size_t on_read(char* buffer, size_t size, size_t nitems, void* userp) {
@@ -192,12 +345,21 @@ SmtpAttempt send_smtp_once(const SmtpRequest& req) {
   curl_easy_setopt(c, CURLOPT_DEBUGDATA, &st);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, on_socket);
+  curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, &st);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &st);
 
-  // Per-stage timeout: connect, then each server response. The overall cap only
-  // guards against a server that trickles bytes forever.
+  // Per-stage timeout: connect (libcurl's), then each wait for the server (ours, see
+  // TransferState; libcurl's own response timeout stays as a backstop). The overall cap
+  // only guards against a server that trickles bytes forever.
   const long stage_ms = static_cast<long>(std::max<long long>(smtp.timeout.count(), 1));
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, stage_ms);
-  curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, std::max(1L, (stage_ms + 999) / 1000));
+  st.stage_timeout = std::chrono::milliseconds(stage_ms);
+  // libcurl's connect timeout runs until the SMTP session is set up (banner, EHLO,
+  // STARTTLS, AUTH): a backstop over those stages; ours times each of them.
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, stage_ms * 6);
+  curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, (stage_ms + 999) / 1000 + 1);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, stage_ms * 12);
 
   switch (smtp.tls) {
@@ -225,12 +387,20 @@ SmtpAttempt send_smtp_once(const SmtpRequest& req) {
   }
 
   const auto start = SteadyClock::now();
-  CURLcode rc = curl_easy_perform(c);
+  st.wait_from(start, st.stage_timeout);  // the TCP connection
+  CURLcode rc = perform(c, st);
   const auto end = SteadyClock::now();
   st.session.on_finished(end);
 
   std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-  out.verdict = classify_smtp(transport_of(rc, st.session), st.session, detail);
+  Transport transport = transport_of(rc, st.session);
+  if (st.cut && !st.quitting && rc != CURLE_OK) {
+    // Our deadline, not the server, ended the connection.
+    transport = st.session.connected() ? Transport::timeout : Transport::connect_timeout;
+    detail = st.cut_detail;
+  }
+  out.verdict = classify_smtp(transport, st.session, detail);
+  explain_transport(st, rc, out.verdict);
   if (rc == CURLE_USE_SSL_FAILED && out.verdict.cls == ResultClass::tls_error &&
       !st.session.failure_reply()) {
     // TLS is required and the EHLO reply does not offer STARTTLS: libcurl gives up

@@ -70,11 +70,14 @@ bool imap_fallback(Conn& conn, const std::string& line) {
       c.verb == "UID EXPUNGE" || c.verb == "EXPUNGE" || c.verb == "CHECK") {
     return conn.send(ok);
   }
+  // Each server has a thread of its own: the tag of its IDLE in progress.
+  thread_local std::string idle_tag;
   if (c.verb == "IDLE") {
+    idle_tag = c.tag;
     return conn.send("+ idling\r\n");
   }
   if (c.tag == "DONE") {
-    return true;  // the IDLE's tagged answer is lost: the reader reconnects
+    return conn.send(idle_tag + " OK idle done\r\n");
   }
   return conn.send(c.tag + " BAD unknown command\r\n");
 }

@@ -57,6 +57,16 @@ void Conn::hold() const {
   }
 }
 
+bool Conn::await_bytes() const {
+  while (!stop->load()) {
+    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, 200) > 0) {
+      return (p.revents & POLLIN) && !(p.revents & POLLRDHUP);
+    }
+  }
+  return false;
+}
+
 void Conn::reset() const {
   linger l{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);

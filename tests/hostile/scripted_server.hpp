@@ -31,6 +31,8 @@ struct Conn {
   void flood(const std::string& chunk) const;
   /// Waits until the client hangs up or the server stops, reading nothing.
   void hold() const;
+  /// Waits until the client sends something (true), hangs up, or the server stops.
+  bool await_bytes() const;
   /// Ends the connection with a TCP reset instead of a FIN.
   void reset() const;
 };
