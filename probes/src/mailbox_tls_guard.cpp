@@ -1,5 +1,7 @@
 #include "mailbox_tls_guard.hpp"
 
+#include <algorithm>
+
 namespace mailcanary::probes {
 
 ResponseGuard::ResponseGuard(Limits limits, TimePoint now)
@@ -11,6 +13,7 @@ ResponseGuard::ResponseGuard(Limits limits, TimePoint now)
 
 void ResponseGuard::command_sent(TimePoint now) {
   answer_bytes_ = 0;
+  answer_lines_ = 0;
   deadline_ = now + limits_.max_answer_time;
   if (shape_) {
     shape_->command_sent();
@@ -32,6 +35,14 @@ std::string ResponseGuard::received(std::string_view bytes) {
   if (answer_bytes_ > limits_.max_answer_bytes) {
     return "the server sent more than " + std::to_string(limits_.max_answer_bytes) +
            " bytes in answer to one command";
+  }
+  if (limits_.max_lines > 0) {
+    // libetpan keeps a structure of several hundred bytes per line of a POP3 listing.
+    answer_lines_ += static_cast<std::size_t>(std::count(bytes.begin(), bytes.end(), '\n'));
+    if (answer_lines_ > limits_.max_lines) {
+      return "the server sent more than " + std::to_string(limits_.max_lines) +
+             " lines in answer to one command";
+    }
   }
   return shape_ ? shape_->feed(bytes) : "";
 }

@@ -27,7 +27,8 @@ class ResponseGuard {
   struct Limits {
     std::size_t max_answer_bytes = 4u << 20;           // everything received for one command
     std::chrono::milliseconds max_answer_time{30000};  // from the command to its last byte
-    std::optional<ImapShape::Limits> imap;             // IMAP: its shape checked too
+    std::size_t max_lines = 0;              // lines in one answer (POP3's listings); 0: any number
+    std::optional<ImapShape::Limits> imap;  // IMAP: its shape checked too
   };
 
   ResponseGuard(Limits limits, TimePoint now);
@@ -44,6 +45,7 @@ class ResponseGuard {
   Limits limits_;
   TimePoint deadline_;
   std::size_t answer_bytes_ = 0;
+  std::size_t answer_lines_ = 0;
   std::optional<ImapShape> shape_;
 };
 

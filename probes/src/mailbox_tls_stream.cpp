@@ -381,6 +381,7 @@ MailboxLink make_mailbox_link(const config::MailboxConfig& cfg, const std::strin
       std::chrono::seconds(std::max<long long>(1, cfg.poll_interval.count() / 1000 + 10));
   link.limits.max_answer_bytes = 4u << 20;
   link.limits.imap = imap;
+  link.limits.max_lines = imap ? 0 : 5000;  // IMAP counts untagged responses instead
   link.limits.max_answer_time = std::max<std::chrono::milliseconds>(
       std::chrono::seconds(20), 2 * std::chrono::milliseconds(link.io_timeout));
   return link;

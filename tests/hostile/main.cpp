@@ -8,6 +8,7 @@
 #include "probe_child.hpp"
 
 int main(int argc, char* argv[]) {
+  hostile::start_launcher();
   const int failed = Catch::Session().run(argc, argv);
   const std::string t = hostile::table();
   std::cout << "\n" << t;

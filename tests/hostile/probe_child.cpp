@@ -4,15 +4,19 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 
 namespace hostile {
 namespace {
@@ -74,77 +78,123 @@ std::string write_probe_config(const ProbeSetup& s) {
   return (dir / "mailcanary.toml").string();
 }
 
-ProbeRun run_probe(const std::string& name, const ProbeSetup& setup,
-                   std::chrono::seconds hard_limit) {
-  const std::string config = write_probe_config(setup);
-  int out_pipe[2];
-  int err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
-    throw std::runtime_error("pipe failed");
-  }
+namespace {
+
+// The launcher: a small process forked at start. Requests and answers are fixed-size
+// records on a socketpair; the probe's output goes to files next to its config.
+struct Request {
+  char config[512];
+  char out[512];
+  char err[512];
+  long hard_limit_ms;
+};
+struct Answer {
+  int rc;  // -1: killed at the hard limit
+  long peak_rss_kib;
+  double seconds;
+};
+int launcher_fd = -1;
+
+Answer launch(const Request& req) {
+  Answer a{-1, 0, 0};
   const auto start = Clock::now();
   pid_t pid = fork();
   if (pid == 0) {
-    dup2(out_pipe[1], 1);
-    dup2(err_pipe[1], 2);
-    execl(MAILCANARY_BINARY, MAILCANARY_BINARY, "probe", "--config", config.c_str(), "--json",
-          "--verbose", static_cast<char*>(nullptr));
+    int out = open(req.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int err = open(req.err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    dup2(out, 1);
+    dup2(err, 2);
+    // MAILCANARY_HOSTILE_BINARY: another build's binary, e.g. to show a case failing
+    // without a fix.
+    const char* env = std::getenv("MAILCANARY_HOSTILE_BINARY");
+    const char* binary = env && *env ? env : MAILCANARY_BINARY;
+    execl(binary, binary, "probe", "--config", req.config, "--json", "--verbose",
+          static_cast<char*>(nullptr));
     _exit(127);
   }
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  ProbeRun run;
-  const auto deadline = start + hard_limit;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  int open_pipes = 2;
-  bool killed = false;
-  while (open_pipes > 0) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
-      kill(pid, SIGKILL);
-      killed = true;
-      break;
-    }
-    if (poll(fds, 2, static_cast<int>(left)) <= 0) {
-      continue;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !fds[i].revents) {
-        continue;
-      }
-      char buf[8192];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_pipes;
-        continue;
-      }
-      std::string& sink = i == 0 ? run.out : run.err;
-      if (sink.size() < (4u << 20)) {
-        sink.append(buf, static_cast<std::size_t>(n));
-      }
-    }
-  }
-  for (auto& f : fds) {
-    if (f.fd >= 0) {
-      close(f.fd);
-    }
+  // A pidfd becomes readable when the child ends: waited for with the hard limit.
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  pollfd p{pidfd, POLLIN, 0};
+  const bool ended = pidfd >= 0 && poll(&p, 1, static_cast<int>(req.hard_limit_ms)) > 0;
+  if (!ended) {
+    kill(pid, SIGKILL);
   }
   int status = 0;
   rusage usage{};
   wait4(pid, &status, 0, &usage);
-  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  run.peak_rss_kib = usage.ru_maxrss;
-  run.rc = killed ? -1 : (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  if (pidfd >= 0) {
+    close(pidfd);
+  }
+  a.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  a.peak_rss_kib = usage.ru_maxrss;
+  a.rc = !ended ? -1 : (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  return a;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return text.substr(0, 4u << 20);
+}
+
+void copy_into(char (&dst)[512], const std::string& src) {
+  if (src.size() >= sizeof dst) {
+    throw std::runtime_error("path too long for the launcher: " + src);
+  }
+  std::memcpy(dst, src.c_str(), src.size() + 1);
+}
+
+}  // namespace
+
+void start_launcher() {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
+    throw std::runtime_error("socketpair failed");
+  }
+  if (fork() == 0) {
+    close(fds[0]);
+    Request req{};
+    // Ends when the test process closes its end (or dies).
+    while (recv(fds[1], &req, sizeof req, 0) == static_cast<ssize_t>(sizeof req)) {
+      Answer a = launch(req);
+      send(fds[1], &a, sizeof a, MSG_NOSIGNAL);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  launcher_fd = fds[0];
+}
+
+ProbeRun run_probe(const std::string& name, const ProbeSetup& setup,
+                   std::chrono::seconds hard_limit) {
+  const fs::path config = write_probe_config(setup);
+  Request req{};
+  copy_into(req.config, config.string());
+  copy_into(req.out, (config.parent_path() / "stdout").string());
+  copy_into(req.err, (config.parent_path() / "stderr").string());
+  req.hard_limit_ms = static_cast<long>(hard_limit.count()) * 1000;
+  Answer a{-1, 0, 0};
+  static std::mutex launcher_mutex;  // one request at a time
+  {
+    std::lock_guard lock(launcher_mutex);
+    if (launcher_fd < 0 || send(launcher_fd, &req, sizeof req, MSG_NOSIGNAL) != sizeof req ||
+        recv(launcher_fd, &a, sizeof a, 0) != sizeof a) {
+      throw std::runtime_error("the probe launcher is gone (start_launcher() not called?)");
+    }
+  }
+  ProbeRun run;
+  run.rc = a.rc;
+  run.seconds = a.seconds;
+  run.peak_rss_kib = a.peak_rss_kib;
+  run.out = slurp(config.parent_path() / "stdout");
+  run.err = slurp(config.parent_path() / "stderr");
   std::istringstream lines(run.out);
   for (std::string line; std::getline(lines, line);) {
     if (!line.empty() && line.front() == '{') {
       run.result = nlohmann::json::parse(line, nullptr, false);
     }
   }
-  std::string cls = killed ? "(killed)" : "(none)";
+  std::string cls = a.rc < 0 ? "(killed)" : "(none)";
   std::string stage;
   if (run.result.is_object()) {
     cls = run.result.value("class", "?");

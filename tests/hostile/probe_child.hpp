@@ -31,6 +31,12 @@ struct ProbeRun {
   nlohmann::json result;  // the member's JSON line (null if there was none)
 };
 
+/// Forks the process that starts every probe, while this process is still small: a
+/// child's peak RSS (rusage) includes the memory of the process it was forked from, so
+/// children forked from the test process itself would be charged for its servers'
+/// buffers. Call first thing in main().
+void start_launcher();
+
 /// The config `setup` describes (a VIP target "hostile" with one member, the mailbox
 /// "box"), written to a fresh temporary folder.
 std::string write_probe_config(const ProbeSetup& setup);

@@ -99,8 +99,7 @@ TEST_CASE("items beyond the limit per answer are refused: a long SEARCH", "[mail
         "more than 32768 items in answer to one command");
 }
 
-TEST_CASE("literal announcements: limit, 20 digits, Domino form, split reads",
-          "[mailbox][shape]") {
+TEST_CASE("literal announcements: limit, 20 digits, Domino form, split reads", "[mailbox][shape]") {
   ImapShape shape(small());
   CHECK(shape.feed("* 1 FETCH (BODY[] {101}\r\n") ==
         "the server announced a 101-byte literal (limit 100)");

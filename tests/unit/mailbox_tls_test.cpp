@@ -375,3 +375,15 @@ TEST_CASE("without literal tracking (POP3) braces mean nothing", "[mailbox][guar
   ResponseGuard g(l, t0);
   CHECK(g.received("+OK {1000000000}\r\n") == "");
 }
+
+TEST_CASE("POP3 answers are limited in lines too", "[mailbox][guard]") {
+  ResponseGuard::Limits l = imap_limits();
+  l.imap.reset();
+  l.max_lines = 3;
+  ResponseGuard g(l, t0);
+  CHECK(g.received("+OK\r\n1 a\r\n") == "");
+  CHECK(g.received("2 b\r\n3 c") == "");
+  CHECK(g.received("\r\n") == "the server sent more than 3 lines in answer to one command");
+  g.command_sent(t0);
+  CHECK(g.received("+OK\r\n") == "");
+}
