@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "support.hpp"
 
@@ -364,4 +365,68 @@ TEST_CASE("after the stopping line nothing is recorded, logged or alerted",
   REQUIRE(stopping != std::string::npos);
   INFO(log.substr(stopping));
   CHECK(log.find('\n', stopping) == log.size() - 1);  // the last line
+}
+
+namespace {
+
+// The agent's children running `mailcanary mailbox-reader`.
+std::vector<int> reader_processes(int agent_pid) {
+  std::vector<int> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // pid (comm) state ppid ...: comm may hold spaces, so parse after the last ')'.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    std::ifstream cmd(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    if (ppid == agent_pid && cmdline.find("mailbox-reader") != std::string::npos) {
+      found.push_back(std::stoi(name));
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("a mailbox reader that crashes takes nothing else down and is restarted",
+          "[integration][agent][isolation]") {
+  itest::AgentProcess agent(itest::write_temp_file(
+      "crash.toml", agent_config("crash", "127.0.0.11:2525", "127.0.0.1:1143",
+                                 "latency_slo = \"3s\"\nlost_after = \"4s\"\n")));
+  REQUIRE(agent.wait_for_log("t 127.0.0.11:2525 ok", std::chrono::seconds(30)));
+  // The reader works in a process of its own: a parser's fault (a stack overflow in
+  // libetpan was one) kills that process only.
+  const auto readers = reader_processes(agent.pid());
+  REQUIRE(readers.size() == 1);
+  REQUIRE(kill(readers[0], SIGSEGV) == 0);
+
+  // The agent lives on, starts a new reader, counts the reconnect, and confirms again.
+  REQUIRE(agent.wait_for_log("t 127.0.0.11:2525 ok", std::chrono::seconds(30)));
+  CHECK(kill(agent.pid(), 0) == 0);
+  const auto after = reader_processes(agent.pid());
+  REQUIRE(after.size() == 1);
+  CHECK(after[0] != readers[0]);
+  const std::string address = agent.http_address();
+  REQUIRE(!address.empty());
+  auto metrics = itest::run_command(
+      {"/usr/bin/curl", "-s", "--max-time", "5", "http://" + address + "/metrics"});
+  std::smatch m;
+  REQUIRE(std::regex_search(
+      metrics.out, m,
+      std::regex("mailcanary_mailbox_reconnects_total\\{mailbox=\"inbox\"\\} (\\d+)")));
+  CHECK(std::stoi(m[1]) >= 1);
+  CHECK(agent.stop() == 0);
+  CHECK(reader_processes(agent.pid()).empty());  // none left behind
 }

@@ -15,10 +15,14 @@
 #include "mailcanary/agent/runtime/agent.hpp"
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/clock.hpp"
+#include "mailcanary/probes/isolated_reader.hpp"
 
 namespace {
 
 constexpr int kExitUnknown = 3;
+// The running binary, for the mailbox readers' processes: still this version after a
+// package upgrade replaced the file.
+constexpr const char* kReaderBinary = "/proc/self/exe";
 
 const char* const kUsage =
     "usage:\n"
@@ -125,7 +129,7 @@ int cmd_probe(const Args& a) {
     std::cerr << "mailcanary probe: " << e.what() << "\n";
     return kExitUnknown;
   }
-  auto results = mailcanary::agent::run_probes(*cfg, found.members, clock);
+  auto results = mailcanary::agent::run_probes(*cfg, found.members, clock, kReaderBinary);
   results.insert(results.end(), found.failures.begin(), found.failures.end());
   for (const auto& r : results) {
     if (a.json) {
@@ -170,7 +174,7 @@ int cmd_run(const Args& a) {
   std::unique_ptr<mailcanary::agent::Agent> agent;
   try {
     agent = std::make_unique<mailcanary::agent::Agent>(
-        mailcanary::agent::AgentOptions{a.config, a.fresh_state}, clock);
+        mailcanary::agent::AgentOptions{a.config, a.fresh_state, kReaderBinary}, clock);
   } catch (const std::exception& e) {
     std::cerr << "mailcanary run: " << e.what() << "\n";
     return 2;
@@ -182,6 +186,11 @@ int cmd_run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The mailbox readers' child processes (probes/isolated_reader.hpp), not for people:
+  // started by the agent with their socket on fd 3.
+  if (argc == 2 && std::strcmp(argv[1], "mailbox-reader") == 0) {
+    return mailcanary::probes::serve_mailbox_reader(3);
+  }
   if (argc >= 2 && (std::strcmp(argv[1], "--version") == 0)) {
     std::cout << "mailcanary " << MAILCANARY_VERSION << "\n";
     return 0;

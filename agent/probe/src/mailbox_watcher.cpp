@@ -1,6 +1,18 @@
 #include "mailcanary/agent/probe/mailbox_watcher.hpp"
 
+#include "mailcanary/probes/isolated_reader.hpp"
+
 namespace mailcanary::agent {
+namespace {
+
+std::unique_ptr<probes::MailboxReader> make_reader(const config::MailboxConfig& mailbox,
+                                                   const std::string& hmac_key,
+                                                   const std::string& binary) {
+  return binary.empty() ? probes::make_mailbox_reader(mailbox, hmac_key)
+                        : probes::make_isolated_mailbox_reader(mailbox, hmac_key, binary);
+}
+
+}  // namespace
 
 MailboxWatcher::MailboxWatcher(const config::MailboxConfig& mailbox,
                                const config::MailboxConfig* bounces, const std::string& hmac_key,
@@ -10,8 +22,8 @@ MailboxWatcher::MailboxWatcher(const config::MailboxConfig& mailbox,
       clock_(clock),
       decided_(std::move(decided)),
       health_(std::move(health)),
-      reader_(probes::make_mailbox_reader(mailbox, hmac_key)),
-      bounces_(bounces ? probes::make_mailbox_reader(*bounces, hmac_key) : nullptr),
+      reader_(make_reader(mailbox, hmac_key, options.reader_binary)),
+      bounces_(bounces ? make_reader(*bounces, hmac_key, options.reader_binary) : nullptr),
       // Fast scans right after acceptance, as in `probe` (see probes::WaitPolicy).
       waiter_(*reader_, bounces_.get(),
               probes::WaitPolicy{mailbox.poll_interval, std::chrono::seconds(2),

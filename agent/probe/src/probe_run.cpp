@@ -149,7 +149,8 @@ class Board {
 }  // namespace
 
 std::vector<ProbeResult> run_probes(const config::Config& cfg,
-                                    const std::vector<MemberRef>& members, probes::Clock& clock) {
+                                    const std::vector<MemberRef>& members, probes::Clock& clock,
+                                    const std::string& reader_binary) {
   if (members.empty()) {
     return {};
   }
@@ -173,7 +174,8 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
           [&board, folder = mailbox->folder](const std::string& id, const probes::Confirmation& c) {
             board.decided(id, c, folder);
           },
-          MailboxWatcher::Health{}, MailboxWatcher::Options{.login_first = true});
+          MailboxWatcher::Health{},
+          MailboxWatcher::Options{.login_first = true, .reader_binary = reader_binary});
     }
     watcher_of[i] = w.get();
   }

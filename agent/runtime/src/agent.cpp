@@ -163,7 +163,8 @@ MailboxWatcher* Agent::watcher_for(const std::string& mailbox, const std::string
           post([=](Core& core, Now n) {
             return core.mailbox_state(mailbox, ok, error, reconnects, n);
           });
-        });
+        },
+        MailboxWatcher::Options{.reader_binary = options_.reader_binary});
   }
   return w.get();
 }

@@ -25,6 +25,10 @@ struct MailboxWatcherOptions {
   /// final for this watcher: every canary added is decided reader_failed with it,
   /// without another login. For one-shot runs (`probe`), not the agent.
   bool login_first = false;
+  /// Non-empty: the readers run in child processes of this binary (normally
+  /// "/proc/self/exe"), so a crash in a parser ends that process, not ours; see
+  /// probes/isolated_reader.hpp. Empty: in this process (tests).
+  std::string reader_binary;
 };
 
 class MailboxWatcher {

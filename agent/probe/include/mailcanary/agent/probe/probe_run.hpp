@@ -25,8 +25,10 @@ ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::C
 /// classifies each; results in member order. Each accepted canary is handed to its
 /// mailbox's watcher as soon as its conversation ends and is timed from its own 250,
 /// while the other members are still being sent. Returns once every member is decided
-/// (found, bounced, lost at its lost_after, or a mailbox error).
+/// (found, bounced, lost at its lost_after, or a mailbox error). `reader_binary`: see
+/// MailboxWatcherOptions.
 std::vector<ProbeResult> run_probes(const config::Config& cfg,
-                                    const std::vector<MemberRef>& members, probes::Clock& clock);
+                                    const std::vector<MemberRef>& members, probes::Clock& clock,
+                                    const std::string& reader_binary = "");
 
 }  // namespace mailcanary::agent

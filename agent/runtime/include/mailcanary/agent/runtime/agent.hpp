@@ -33,7 +33,8 @@ namespace mailcanary::agent {
 
 struct AgentOptions {
   std::string config_path;
-  bool fresh_state = false;  // --fresh-state: move an unusable state database aside
+  bool fresh_state = false;   // --fresh-state: move an unusable state database aside
+  std::string reader_binary;  // see MailboxWatcherOptions::reader_binary
 };
 
 class Agent {

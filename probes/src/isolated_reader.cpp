@@ -1,0 +1,224 @@
+#include "mailcanary/probes/isolated_reader.hpp"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "reader_wire.hpp"
+
+extern char** environ;
+
+namespace mailcanary::probes {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+// The child bounds every exchange with the server itself (mailbox_tls_stream.hpp); these
+// are the parent's backstops against a child that hangs.
+constexpr milliseconds kStartTimeout{10000};
+constexpr milliseconds kCallTimeout{300000};  // a scan: many commands, each bounded
+constexpr milliseconds kWaitSlack{60000};     // wait(max): max plus leaving IDLE
+
+std::string exit_text(int status) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* name = strsignal(sig);
+    return "died of signal " + std::to_string(sig) + " (" + (name ? name : "?") + ")";
+  }
+  if (WIFEXITED(status)) {
+    return "exited with status " + std::to_string(WEXITSTATUS(status));
+  }
+  return "ended";
+}
+
+class IsolatedReader final : public MailboxReader {
+ public:
+  IsolatedReader(config::MailboxConfig cfg, std::string key, std::string binary)
+      : cfg_(std::move(cfg)), key_(std::move(key)), binary_(std::move(binary)) {
+    label_ = std::string(cfg_.protocol == config::MailboxProtocol::pop3 ? "pop3" : "imap") + " " +
+             cfg_.server.to_string();
+  }
+  ~IsolatedReader() override { stop_child(); }
+  IsolatedReader(const IsolatedReader&) = delete;
+  IsolatedReader& operator=(const IsolatedReader&) = delete;
+
+  std::vector<FoundCanary> scan(const std::set<std::string>& wanted) override {
+    auto reply = call({{"op", "scan"}, {"wanted", wanted}}, kCallTimeout);
+    std::vector<FoundCanary> found;
+    for (const auto& f : reply.at("found")) {
+      found.push_back({f.at("id").get<std::string>(), f.at("folder").get<std::string>(),
+                       f.at("headers").get<std::string>()});
+    }
+    return found;
+  }
+
+  std::vector<FoundBounce> scan_bounces(const std::set<std::string>& wanted) override {
+    auto reply = call({{"op", "scan_bounces"}, {"wanted", wanted}}, kCallTimeout);
+    std::vector<FoundBounce> found;
+    for (const auto& f : reply.at("found")) {
+      found.push_back({f.at("id").get<std::string>(), f.at("summary").get<std::string>()});
+    }
+    return found;
+  }
+
+  void prepare() override { call({{"op", "prepare"}}, kCallTimeout); }
+
+  void wait(Clock& clock, milliseconds max) override {
+    if (fd_ < 0) {
+      clock.sleep_for(max);  // no session to wait on: the next scan starts one
+      return;
+    }
+    try {
+      call({{"op", "wait"}, {"ms", max.count()}}, max + kWaitSlack);
+    } catch (const MailboxError&) {
+      // Reported by the next scan, which starts a new child.
+    }
+  }
+
+  std::size_t foreign_seen() const override { return foreign_base_ + foreign_; }
+  std::uint64_t reconnects() const override { return reconnects_base_ + reconnects_; }
+
+ private:
+  void start_child() {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+      throw MailboxError(
+          label_ + ": cannot start the mailbox reader process: socketpair: " + std::strerror(errno),
+          false);
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, sv[1], 3);   // dup2 clears close-on-exec
+    posix_spawn_file_actions_addclosefrom_np(&actions, 4);  // no socket of the agent's
+    char arg0[] = "mailcanary";
+    char arg1[] = "mailbox-reader";
+    char* argv[] = {arg0, arg1, nullptr};
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, binary_.c_str(), &actions, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(sv[1]);
+    if (rc != 0) {
+      ::close(sv[0]);
+      throw MailboxError(label_ + ": cannot start the mailbox reader process " + binary_ + ": " +
+                             std::strerror(rc),
+                         false);
+    }
+    pid_ = pid;
+    fd_ = sv[0];
+    foreign_base_ += foreign_;
+    reconnects_base_ += reconnects_ + (started_before_ ? 1 : 0);
+    foreign_ = 0;
+    reconnects_ = 0;
+    started_before_ = true;
+    try {
+      wire::send(fd_, {{"config", wire::to_json(cfg_)}, {"key", key_}},
+                 steady_clock::now() + kStartTimeout);
+    } catch (const wire::Broken& b) {
+      child_failed(b, "starting");
+    }
+  }
+
+  // Closes the socket (the child logs out and ends), then reaps it; a child that does
+  // not end within 2 s is killed.
+  void stop_child() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    if (pid_ > 0) {
+      reap(std::chrono::seconds(2));
+    }
+  }
+
+  // Reaps the child, killing it once `grace` has passed; its exit status.
+  int reap(milliseconds grace) {
+    int status = 0;
+    const auto until = steady_clock::now() + grace;
+    for (int i = 0; i < 1000; ++i) {
+      const pid_t r = waitpid(pid_, &status, WNOHANG);
+      if (r == pid_ || (r < 0 && errno != EINTR)) {
+        pid_ = -1;
+        return status;
+      }
+      if (steady_clock::now() >= until) {
+        break;
+      }
+      // Between polls the child gets the CPU to finish its LOGOUT.
+      struct timespec ts {
+        0, 10'000'000
+      };
+      nanosleep(&ts, nullptr);
+    }
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+  [[noreturn]] void child_failed(const wire::Broken& b, const std::string& doing) {
+    std::string what;
+    if (b.why == wire::Broken::Why::timed_out) {
+      ::kill(pid_, SIGKILL);
+      what = "gave no answer in time while " + doing + "; killed";
+    }
+    ::close(fd_);
+    fd_ = -1;
+    const int status = reap(milliseconds(2000));
+    if (what.empty()) {
+      what = exit_text(status) + " while " + doing;
+    }
+    throw MailboxError(
+        label_ + ": the mailbox reader process " + what + " (a new one starts at the next scan)",
+        false);
+  }
+
+  nlohmann::json call(const nlohmann::json& request, milliseconds timeout) {
+    if (fd_ < 0) {
+      start_child();
+    }
+    const std::string op = request.at("op").get<std::string>();
+    nlohmann::json reply;
+    try {
+      const auto deadline = steady_clock::now() + timeout;
+      wire::send(fd_, request, deadline);
+      reply = wire::receive(fd_, deadline);
+    } catch (const wire::Broken& b) {
+      child_failed(b, op);
+    } catch (const nlohmann::json::exception&) {
+      child_failed(wire::Broken{wire::Broken::Why::closed}, op);
+    }
+    foreign_ = reply.value("foreign", std::size_t{0});
+    reconnects_ = reply.value("reconnects", std::uint64_t{0});
+    if (reply.contains("error")) {
+      throw MailboxError(reply.at("error").get<std::string>(), reply.value("permanent", false));
+    }
+    return reply;
+  }
+
+  config::MailboxConfig cfg_;
+  std::string key_;
+  std::string binary_;
+  std::string label_;
+  int fd_ = -1;
+  pid_t pid_ = -1;
+  bool started_before_ = false;
+  std::size_t foreign_ = 0;  // as the current child counts
+  std::size_t foreign_base_ = 0;
+  std::uint64_t reconnects_ = 0;
+  std::uint64_t reconnects_base_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<MailboxReader> make_isolated_mailbox_reader(const config::MailboxConfig& cfg,
+                                                            const std::string& hmac_key,
+                                                            const std::string& binary) {
+  return std::make_unique<IsolatedReader>(cfg, hmac_key, binary);
+}
+
+}  // namespace mailcanary::probes

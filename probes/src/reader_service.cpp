@@ -1,0 +1,75 @@
+// The child side of an isolated reader (isolated_reader.hpp): `mailcanary
+// mailbox-reader`, with the socket to the agent on fd 3.
+#include <signal.h>
+
+#include <chrono>
+
+#include "mailcanary/probes/isolated_reader.hpp"
+#include "reader_wire.hpp"
+
+namespace mailcanary::probes {
+namespace {
+
+nlohmann::json answer(MailboxReader& reader, Clock& clock, const nlohmann::json& request) {
+  const std::string op = request.at("op").get<std::string>();
+  nlohmann::json reply = nlohmann::json::object();
+  if (op == "scan") {
+    reply["found"] = nlohmann::json::array();
+    for (auto& f : reader.scan(request.at("wanted").get<std::set<std::string>>())) {
+      reply["found"].push_back({{"id", f.id}, {"folder", f.folder}, {"headers", f.headers}});
+    }
+  } else if (op == "scan_bounces") {
+    reply["found"] = nlohmann::json::array();
+    for (auto& f : reader.scan_bounces(request.at("wanted").get<std::set<std::string>>())) {
+      reply["found"].push_back({{"id", f.id}, {"summary", f.summary}});
+    }
+  } else if (op == "prepare") {
+    reader.prepare();
+  } else if (op == "wait") {
+    reader.wait(clock, std::chrono::milliseconds(request.at("ms").get<long long>()));
+  } else {
+    reply["error"] = "mailbox reader process: unknown request " + op;
+  }
+  return reply;
+}
+
+}  // namespace
+
+int serve_mailbox_reader(int fd) {
+  ::signal(SIGPIPE, SIG_IGN);
+  std::unique_ptr<MailboxReader> reader;
+  try {
+    const auto init =
+        wire::receive(fd, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    reader = make_mailbox_reader(wire::mailbox_from_json(init.at("config")),
+                                 init.at("key").get<std::string>());
+  } catch (...) {
+    return 2;  // not started by an agent
+  }
+  SystemClock clock;
+  for (;;) {
+    nlohmann::json request;
+    try {
+      request = wire::receive(fd, std::nullopt);
+    } catch (...) {
+      return 0;  // the agent closed the socket (or is gone): log out and end
+    }
+    nlohmann::json reply;
+    try {
+      reply = answer(*reader, clock, request);
+    } catch (const MailboxError& e) {
+      reply = {{"error", e.what()}, {"permanent", e.permanent()}};
+    } catch (const std::exception& e) {
+      reply = {{"error", std::string("mailbox reader process: ") + e.what()}, {"permanent", false}};
+    }
+    reply["foreign"] = reader->foreign_seen();
+    reply["reconnects"] = reader->reconnects();
+    try {
+      wire::send(fd, reply, std::chrono::steady_clock::now() + std::chrono::seconds(30));
+    } catch (...) {
+      return 0;
+    }
+  }
+}
+
+}  // namespace mailcanary::probes
