@@ -11,33 +11,13 @@
 #include <thread>
 
 #include "mailcanary/agent/store/state_store.hpp"
+#include "temp_dir.hpp"
 
 using namespace mailcanary::agent;
+using mailcanary::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ =
-        fs::temp_directory_path() / ("mailcanary-state-test-" + std::to_string(::getpid()) + "-" +
-                                     std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path db() const { return path_ / "mailcanary.db"; }
-
- private:
-  fs::path path_;
-};
 
 SysTime at_ms(std::int64_t ms) {
   return SysTime{std::chrono::milliseconds(ms)};

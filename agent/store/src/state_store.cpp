@@ -53,13 +53,8 @@ void save_state(StateStore::Impl& impl, const std::string& target, const std::st
       .run();
 }
 
-}  // namespace
-
-void StateStore::add_in_flight(const InFlightCanary& c) {
-  static constexpr const char* op = "add in-flight canary";
-  std::lock_guard lock(impl_->mu);
-  WriteTx tx(*impl_, op);
-  Stmt(*impl_,
+void insert_in_flight(StateStore::Impl& impl, const InFlightCanary& c, const char* op) {
+  Stmt(impl,
        "INSERT OR REPLACE INTO in_flight (id, target, member, mailbox, sent_at_ms, "
        "accepted_at_ms, deadline_ms, smtp_code, queue_id, smtp_detail, smtp_seconds, attempts) "
        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -77,6 +72,15 @@ void StateStore::add_in_flight(const InFlightCanary& c) {
       .bind(11, c.smtp_seconds)
       .bind(12, c.attempts)
       .run();
+}
+
+}  // namespace
+
+void StateStore::add_in_flight(const InFlightCanary& c) {
+  static constexpr const char* op = "add in-flight canary";
+  std::lock_guard lock(impl_->mu);
+  WriteTx tx(*impl_, op);
+  insert_in_flight(*impl_, c, op);
   tx.commit();
 }
 
@@ -185,6 +189,33 @@ bool StateStore::record_outcome(const Outcome& o) {
   }
   tx.commit();
   return true;
+}
+
+void StateStore::write_back(const StateWriteBack& w) {
+  static constexpr const char* op = "write back missed state";
+  std::lock_guard lock(impl_->mu);
+  WriteTx tx(*impl_, op);
+  for (const auto& [target, member] : w.forgotten) {
+    Stmt(*impl_, "DELETE FROM member_state WHERE target = ?1 AND member = ?2", op)
+        .bind(1, target)
+        .bind(2, member)
+        .run();
+    Stmt(*impl_, "DELETE FROM results WHERE target = ?1 AND member = ?2", op)
+        .bind(1, target)
+        .bind(2, member)
+        .run();
+  }
+  for (const auto& [key, json] : w.member_states) {
+    save_state(*impl_, key.first, key.second, json, op);
+  }
+  Stmt(*impl_, "DELETE FROM in_flight", op).run();
+  for (const auto& c : w.in_flight) {
+    insert_in_flight(*impl_, c, op);
+  }
+  for (const auto& n : w.notifications) {
+    insert_notification(*impl_, n.notification, n.at, op);
+  }
+  tx.commit();
 }
 
 std::int64_t StateStore::enqueue_notification(const NewNotification& n, SysTime now) {

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace mailcanary::agent {
 
@@ -46,6 +48,25 @@ struct Outcome {
   std::string result_json;                      // appended to the member's history
   std::optional<std::string> member_state;      // replaces the member's state when set
   std::optional<NewNotification> notification;  // queued (at `at`) when set
+};
+
+/// A notification and when it was queued.
+struct TimedNotification {
+  NewNotification notification;
+  SysTime at{};
+};
+
+/// What the state store missed while it failed, rebuilt from the core's memory and
+/// written in one transaction once it works again. In-flight canaries and member states
+/// are the core's whole view (so any write that failed meanwhile is covered); what the
+/// core no longer holds (notifications, members forgotten) comes from the writes that
+/// failed.
+struct StateWriteBack {
+  std::vector<InFlightCanary> in_flight;  // replaces every canary in flight
+  std::vector<std::pair<std::pair<std::string, std::string>, std::string>>
+      member_states;                                           // (target, member) -> JSON
+  std::vector<std::pair<std::string, std::string>> forgotten;  // (target, member), first
+  std::vector<TimedNotification> notifications;                // appended, in order
 };
 
 }  // namespace mailcanary::agent

@@ -143,6 +143,11 @@ class StateStore {
   /// canary id is already in the history (a replay).
   bool record_outcome(const Outcome& outcome);
 
+  /// After failed writes: writes what the store missed, in one transaction. Forgets the
+  /// members in w.forgotten (state and history), saves each member state, replaces every
+  /// canary in flight with w.in_flight, and queues w.notifications in order.
+  void write_back(const StateWriteBack& w);
+
   // Alertmanager outbox.
   /// Queues a notification due at `now`, with 0 attempts. Returns its id.
   std::int64_t enqueue_notification(const NewNotification& n, SysTime now);
