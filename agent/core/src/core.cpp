@@ -149,6 +149,10 @@ Effects Core::tick(Now now) {
     discovery_running_ = true;
     out.push_back(RunDiscovery{config_});
   }
+  if (!store_.ok && now.mono >= store_retry_at_) {
+    store_retry_at_ = now.mono + kStoreRetryEvery;
+    out.push_back(write_back());
+  }
   if (now.mono < earliest_due_) {
     return out;
   }
@@ -183,6 +187,9 @@ milliseconds Core::until_next(Now now) const {
   auto next = earliest_due_;
   if (!discovery_running_) {
     next = std::min(next, next_discovery_.value_or(now.mono));
+  }
+  if (!store_.ok && !stopping_) {
+    next = std::min(next, store_retry_at_);
   }
   if (next <= now.mono) {
     return milliseconds(0);
@@ -341,6 +348,9 @@ Effects Core::stopping(Now) {
   if (!stopping_) {
     stopping_ = true;
     log(out, "stopping: in-flight canaries stay in the state database");
+    if (!store_.ok) {
+      out.push_back(write_back());  // a last try: what the next run starts from
+    }
   }
   return out;
 }
@@ -374,6 +384,7 @@ std::shared_ptr<const Snapshot> Core::snapshot(Now now) {
   s->reloads_ok = reloads_ok_;
   s->reloads_failed = reloads_failed_;
   s->last_reload_ok = last_reload_ok_;
+  s->store = store_;
   snapshot_ = std::move(s);
   dirty_ = false;
   return snapshot_;

@@ -250,6 +250,14 @@ std::string self_metrics(const Snapshot& s, const std::string& version) {
   f.sample(f.add("mailcanary_config_last_reload_successful",
                  "1 when the last config reload succeeded.", MetricType::Gauge),
            s.last_reload_ok ? 1 : 0);
+  f.sample(f.add("mailcanary_state_store_ok",
+                 "1 while the state database takes writes; 0 from a failed write (full or "
+                 "read-only disk) until what it missed is written back.",
+                 MetricType::Gauge),
+           s.store.ok ? 1 : 0);
+  f.sample(f.add("mailcanary_state_store_errors_total", "State database writes that failed.",
+                 MetricType::Counter),
+           static_cast<double>(s.store.errors));
   f.sample(f.add("mailcanary_build_info", "The running version.", MetricType::Gauge), 1,
            {{"version", version}});
   return f.text();

@@ -45,6 +45,14 @@ std::string render_status(const Snapshot& s, SysTime now) {
     }
     boxes.push_back(std::move(b));
   }
+  auto& store = doc["state_store"] = {{"ok", s.store.ok}, {"errors", s.store.errors}};
+  if (s.store.failing_since) {
+    store["failing_since"] = rfc3339(*s.store.failing_since);
+  }
+  if (s.store.last_error_at) {
+    store["last_error"] = s.store.last_error;
+    store["last_error_at"] = rfc3339(*s.store.last_error_at);
+  }
   return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -84,6 +84,19 @@ class Core {
   void alert_send_failed(const std::string& url);
   void pending_notifications(std::size_t n);
 
+  /// The state store (a full or read-only disk). `failed`: the effect whose write
+  /// failed, or nullptr (a write of the Alertmanager sender). Each failure is counted;
+  /// the first one logs one error line. The core keeps what a write-back cannot rebuild
+  /// from its own view (the failed write's notification, a forgotten member) and, while
+  /// failing, tick() asks for a WriteBack every kStoreRetryEvery.
+  Effects store_failed(const std::string& error, const Effect* failed, Now now);
+  /// The WriteBack just asked for was carried out: the store is whole again (one info
+  /// line).
+  Effects store_written_back(Now now);
+  static constexpr std::chrono::milliseconds kStoreRetryEvery{5000};
+  /// Notifications kept in memory while the store fails; beyond, the oldest are dropped.
+  static constexpr std::size_t kMaxHeldNotifications = 10000;
+
   /// Stopping: from now on nothing is started, logged, alerted or recorded. An accepted
   /// canary still reported by sent() is persisted in flight (the next run finds it); a
   /// canary confirmed meanwhile is only taken out of flight.
@@ -129,6 +142,7 @@ class Core {
                           Effects& out);
   void log(Effects& out, std::string text, LogLine::Level level = LogLine::Level::info) const;
   const config::TargetConfig* target(const std::string& name) const;
+  WriteBack write_back();
 
   std::shared_ptr<const config::Config> config_;
   std::string instance_;  // labels are fixed at start (a reload does not rename series)
@@ -154,6 +168,15 @@ class Core {
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;
   bool last_reload_ok_ = true;
+  // The state store's health, and what a write-back must add to the core's own view.
+  StoreView store_;
+  std::chrono::steady_clock::time_point store_retry_at_{};
+  std::vector<TimedNotification> store_held_;
+  std::vector<Key> store_forgotten_;
+  std::size_t store_held_sent_ = 0;  // of them in the WriteBack asked for last
+  std::size_t store_forgotten_sent_ = 0;
+  std::pair<std::size_t, std::size_t> store_counts_;  // canaries, member states written back
+  std::uint64_t store_dropped_ = 0;  // notifications dropped beyond kMaxHeldNotifications
   std::shared_ptr<const Snapshot> snapshot_;
 };
 

@@ -60,6 +60,11 @@ struct ForgetMember {
   std::string target;
   std::string member;
 };
+/// The state store failed before: write what it missed (one transaction), then answer
+/// with Core::store_written_back(), or Core::store_failed() when it fails again.
+struct WriteBack {
+  StateWriteBack state;
+};
 
 /// One line for the journal. `info` lines are the routine ones (one per result).
 struct LogLine {
@@ -68,8 +73,9 @@ struct LogLine {
   std::string text;
 };
 
-using Effect = std::variant<StartProbe, RunDiscovery, WatchCanary, RestartWatcher, PersistInFlight,
-                            PersistOutcome, QueueNotification, DropInFlight, ForgetMember, LogLine>;
+using Effect =
+    std::variant<StartProbe, RunDiscovery, WatchCanary, RestartWatcher, PersistInFlight,
+                 PersistOutcome, QueueNotification, DropInFlight, ForgetMember, WriteBack, LogLine>;
 using Effects = std::vector<Effect>;
 
 }  // namespace mailcanary::agent

@@ -85,6 +85,16 @@ struct MailboxView {
   std::uint64_t reconnects = 0;
 };
 
+/// The state store as the agent sees it: writes fail on a full or read-only file
+/// system; the agent then goes on from memory and writes back once it works again.
+struct StoreView {
+  bool ok = true;
+  std::uint64_t errors = 0;              // failed writes since start
+  std::string last_error;                // the newest failure's reason (SQLite's, with the file)
+  std::optional<SysTime> last_error_at;  // when it happened
+  std::optional<SysTime> failing_since;  // set while failing
+};
+
 struct Snapshot {
   std::string instance;
   bool per_member_histograms = true;
@@ -99,6 +109,7 @@ struct Snapshot {
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;
   bool last_reload_ok = true;
+  StoreView store;
 
   /// The member, or nullptr.
   const MemberView* find(const std::string& target, const std::string& member) const;

@@ -14,7 +14,7 @@ namespace mailcanary::agent {
 std::string render_metrics(const Snapshot& s, const std::string& version);
 
 /// The /status document: every member, its last result, class, alarm and health; the
-/// mailboxes; canaries in flight.
+/// mailboxes; canaries in flight; the state store's health.
 std::string render_status(const Snapshot& s, SysTime now);
 
 struct HealthAnswer {
