@@ -73,7 +73,8 @@ void Agent::apply(Effects effects) {
 }
 
 void Agent::apply_one(Effect& effect) {
-  // A failing state store write (a full disk) is logged; the agent goes on probing.
+  // A failing state store write (a full or read-only disk) goes to the core, which
+  // counts it, logs the first one and asks for a write-back later; probing goes on.
   try {
     std::visit(
         [&](auto& e) {
@@ -107,6 +108,9 @@ void Agent::apply_one(Effect& effect) {
             store_->remove_in_flight(e.canary_id);
           } else if constexpr (std::is_same_v<T, ForgetMember>) {
             store_->forget_member(e.target, e.member);
+          } else if constexpr (std::is_same_v<T, WriteBack>) {
+            store_->write_back(e.state);
+            apply(core_->store_written_back(now()));
           } else if constexpr (std::is_same_v<T, LogLine>) {
             // What a line reports is in the views before the line is written: held
             // back until the next publication when the core has unpublished changes.
@@ -118,8 +122,10 @@ void Agent::apply_one(Effect& effect) {
           }
         },
         effect);
+  } catch (const StateError& e) {
+    apply(core_->store_failed(e.what(), &effect, now()));
   } catch (const std::exception& e) {
-    log(LogLine{LogLine::Level::error, std::string("state store: ") + e.what()});
+    log(LogLine{LogLine::Level::error, std::string("carrying out an effect: ") + e.what()});
   }
 }
 
@@ -262,13 +268,22 @@ void Agent::alerts_loop() {
       if (resend) {
         sender.resend_active(cfg->alertmanager.urls, *box_.get());
       }
-      post([report = std::move(report)](Core& core, Now) {
+      post([report = std::move(report)](Core& core, Now n) {
         for (const auto& url : report.failed_urls) {
           core.alert_send_failed(url);
         }
         core.pending_notifications(report.pending);
-        return core.is_stopping() ? Effects{} : report.log;
+        Effects out = core.is_stopping() ? Effects{} : report.log;
+        for (const auto& error : report.store_errors) {
+          for (auto& e : core.store_failed(error, nullptr, n)) {
+            out.push_back(std::move(e));
+          }
+        }
+        return out;
       });
+    } catch (const StateError& e) {
+      std::string error = e.what();  // reading the outbox failed: the core counts it
+      post([error](Core& core, Now n) { return core.store_failed(error, nullptr, n); });
     } catch (const std::exception& e) {
       log(LogLine{LogLine::Level::error, "alertmanager: " + std::string(e.what())});
     }

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,18 +27,28 @@ class AlertSender {
   AlertSender(StateStore& store, probes::Clock& clock) : store_(store), clock_(clock) {}
 
   struct Report {
-    std::vector<std::string> failed_urls;  // one entry per failed send
-    std::size_t pending = 0;               // left in the outbox
-    Effects log;                           // LogLine effects, for the core's thread
+    std::vector<std::string> failed_urls;   // one entry per failed send
+    std::size_t pending = 0;                // left in the outbox
+    Effects log;                            // LogLine effects, for the core's thread
+    std::vector<std::string> store_errors;  // outbox writes that failed (for the core)
   };
-  /// Sends what is due (at most 50 notifications).
+  /// Sends what is due (at most 50 notifications). When the outbox cannot be written (a
+  /// full disk), what was sent or rescheduled is remembered here and written later, so
+  /// nothing is sent again every pass. Throws StateError when the outbox cannot be read.
   Report send_due(const std::vector<std::string>& urls);
   /// Re-sends the alert of every member in alarm in `s`.
   void resend_active(const std::vector<std::string>& urls, const Snapshot& s);
 
  private:
+  /// Writes remembered from passes whose outbox writes failed; true when none is left.
+  bool write_remembered(Report& report);
+
   StateStore& store_;
   probes::Clock& clock_;
+  // Outbox writes that failed, tried again each pass: sent (to delete), and retries
+  // (id -> next attempt, attempts).
+  std::set<std::int64_t> sent_unwritten_;
+  std::map<std::int64_t, std::pair<SysTime, int>> retry_unwritten_;
 };
 
 }  // namespace mailcanary::agent
