@@ -1,5 +1,7 @@
 #include "alert_sender.hpp"
 
+#include <algorithm>
+
 #include "mailcanary/agent/notify/alertmanager.hpp"
 
 namespace mailcanary::agent {
@@ -90,7 +92,8 @@ AlertSender::Report AlertSender::send_due(const std::vector<std::string>& urls) 
           LogLine{LogLine::Level::warning, what + " not sent, kept for retry: " + errors});
     }
   }
-  report.pending = store_.pending_notifications() - sent_unwritten_.size();
+  const std::size_t in_outbox = store_.pending_notifications();
+  report.pending = in_outbox - std::min(in_outbox, sent_unwritten_.size());
   return report;
 }
 
