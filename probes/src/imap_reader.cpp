@@ -17,6 +17,8 @@
 #include <memory>
 #include <optional>
 
+#include "imap_fetch.hpp"
+#include "imap_folder_memory.hpp"
 #include "mailbox_tls_stream.hpp"
 #include "mailcanary/probes/canary.hpp"
 #include "mailcanary/probes/dsn.hpp"
@@ -29,7 +31,6 @@ namespace {
 constexpr std::size_t kFetchBatch = 50;         // UIDs per UID FETCH (each at most 64 KiB)
 constexpr std::size_t kMaxNewPerScan = 1000;    // unclassified messages fetched per scan
 constexpr std::size_t kMaxReportsPerScan = 50;  // bounce reports read per scan
-constexpr std::size_t kMaxRemembered = 100000;  // classified UIDs remembered per folder
 
 // mailimap_free() sends LOGOUT on a live session and waits for the answer: right for a
 // healthy session, wrong for a broken one (see ImapReader::drop()).
@@ -51,25 +52,6 @@ std::string printable(const char* text, std::size_t max) {
     out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
   }
   return out;
-}
-
-// What the reader knows about the messages of one folder, valid for one UIDVALIDITY.
-struct FolderMemory {
-  std::uint32_t uidvalidity = 0;
-  std::map<std::uint32_t, std::string> ids;             // canary id, "" = not ours
-  std::map<std::uint32_t, std::optional<Dsn>> reports;  // bounce reports read
-};
-
-// Keeps only the entries whose UID is still in `present` (sorted).
-template <typename Map>
-void forget_gone(Map& m, const std::vector<std::uint32_t>& present) {
-  for (auto it = m.begin(); it != m.end();) {
-    it =
-        std::binary_search(present.begin(), present.end(), it->first) ? std::next(it) : m.erase(it);
-  }
-  if (m.size() > kMaxRemembered) {
-    m.clear();
-  }
 }
 
 class ImapReader final : public MailboxReader {
@@ -426,32 +408,13 @@ class ImapReader final : public MailboxReader {
       fail("UID FETCH failed", rc, false);
     }
     std::vector<std::pair<std::uint32_t, std::string>> out;
-    for (clistiter* it = clist_begin(result); it; it = clist_next(it)) {
-      auto* msg = static_cast<mailimap_msg_att*>(clist_content(it));
-      std::uint32_t uid = 0;
-      std::string headers;
-      for (clistiter* a = clist_begin(msg->att_list); a; a = clist_next(a)) {
-        auto* item = static_cast<mailimap_msg_att_item*>(clist_content(a));
-        if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC || !item->att_data.att_static) {
-          continue;
-        }
-        auto* st = item->att_data.att_static;
-        if (st->att_type == MAILIMAP_MSG_ATT_UID) {
-          uid = st->att_data.att_uid;
-        } else if (st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION && st->att_data.att_body_section &&
-                   st->att_data.att_body_section->sec_body_part) {
-          auto* sec = st->att_data.att_body_section;
-          headers.assign(sec->sec_body_part,
-                         std::min<std::size_t>(sec->sec_length, kMaxHeaderBytes));
-        }
-      }
+    for (auto& section : fetched_sections(result, kMaxHeaderBytes)) {
       // Only what was asked for: a server answering for other UIDs is not believed.
       const auto first = uids.begin() + static_cast<std::ptrdiff_t>(start);
       const auto last = uids.begin() + static_cast<std::ptrdiff_t>(end);
-      if (uid == 0 || !std::binary_search(first, last, uid, std::greater<>())) {
-        continue;
+      if (section.uid != 0 && std::binary_search(first, last, section.uid, std::greater<>())) {
+        out.emplace_back(section.uid, std::move(section.text));
       }
-      out.emplace_back(uid, std::move(headers));
     }
     mailimap_fetch_list_free(result);
     return out;
@@ -472,18 +435,8 @@ class ImapReader final : public MailboxReader {
       fail("UID FETCH failed", rc, false);
     }
     std::string text;
-    for (clistiter* it = clist_begin(result); it; it = clist_next(it)) {
-      auto* msg = static_cast<mailimap_msg_att*>(clist_content(it));
-      for (clistiter* a = clist_begin(msg->att_list); a; a = clist_next(a)) {
-        auto* item = static_cast<mailimap_msg_att_item*>(clist_content(a));
-        if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC && item->att_data.att_static &&
-            item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_BODY_SECTION &&
-            item->att_data.att_static->att_data.att_body_section &&
-            item->att_data.att_static->att_data.att_body_section->sec_body_part) {
-          auto* sec = item->att_data.att_static->att_data.att_body_section;
-          text.assign(sec->sec_body_part, std::min<std::size_t>(sec->sec_length, kMaxHeaderBytes));
-        }
-      }
+    for (auto& section : fetched_sections(result, kMaxHeaderBytes)) {
+      text = std::move(section.text);
     }
     mailimap_fetch_list_free(result);
     return text;
