@@ -6,7 +6,6 @@ find_package(SQLite3 REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED)
-find_package(civetweb CONFIG REQUIRED)
 # libhowardhinnant-date-dev: date::date-tz is libdate-tz.so, built with USE_OS_TZDB=1 (it
 # reads the system zoneinfo; the target carries that define).
 find_package(date 3.0 CONFIG REQUIRED)

@@ -131,17 +131,14 @@ bool BasicAuth::verify(const std::string& user, const std::string& password) con
   return n == hash.size() && CRYPTO_memcmp(result, hash.data(), n) == 0;
 }
 
-bool BasicAuth::allows(const char* authorization) const {
-  if (!enabled()) {
-    return true;
-  }
+std::optional<BasicAuth::Credentials> BasicAuth::credentials(const char* authorization) {
   if (!authorization) {
-    return false;
+    return std::nullopt;
   }
   std::string_view header(authorization);
   if (header.size() > kMaxHeader || header.size() < 6 ||
       strncasecmp(header.data(), "Basic ", 6) != 0) {
-    return false;
+    return std::nullopt;
   }
   header.remove_prefix(6);
   while (!header.empty() && header.front() == ' ') {
@@ -149,18 +146,52 @@ bool BasicAuth::allows(const char* authorization) const {
   }
   const auto decoded = base64_decode(header);
   if (!decoded) {
-    return false;
+    return std::nullopt;
   }
   const auto colon = decoded->find(':');
   if (colon == std::string::npos) {
+    return std::nullopt;
+  }
+  Credentials c{decoded->substr(0, colon), decoded->substr(colon + 1), ""};
+  std::string key = c.user;
+  key += '\0';
+  key += c.password;
+  c.digest = sha256(key);
+  return c;
+}
+
+std::optional<bool> BasicAuth::quick_check(const char* authorization) const {
+  if (!enabled()) {
+    return true;
+  }
+  const auto c = credentials(authorization);
+  if (!c) {
     return false;
   }
-  const std::string user = decoded->substr(0, colon);
-  const std::string password = decoded->substr(colon + 1);
-  std::string key = user;
-  key += '\0';
-  key += password;
-  const std::string digest = sha256(key);
+  std::lock_guard lock(mutex_);
+  reload_if_changed();
+  if (accepted_.count(c->digest)) {
+    return true;
+  }
+  for (const auto& u : users_) {
+    if (u.name == c->user) {
+      return std::nullopt;
+    }
+  }
+  return false;
+}
+
+bool BasicAuth::allows(const char* authorization) const {
+  if (!enabled()) {
+    return true;
+  }
+  const auto c = credentials(authorization);
+  if (!c) {
+    return false;
+  }
+  const std::string& user = c->user;
+  const std::string& password = c->password;
+  const std::string& digest = c->digest;
   int generation = 0;
   {
     std::lock_guard lock(mutex_);

@@ -36,12 +36,22 @@ class BasicAuth {
   /// Whether an "Authorization" header value (nullptr: none) names a user with its
   /// password. Always true when not enabled.
   bool allows(const char* authorization) const;
+  /// The same decision when it needs no password hashing: true when not enabled or
+  /// these credentials were accepted before, false when the header is missing or
+  /// malformed or names no user; nullopt when only allows() (a crypt) can tell.
+  std::optional<bool> quick_check(const char* authorization) const;
   /// Number of credentials remembered (for tests).
   std::size_t remembered() const;
   /// Times the users file was read again after a change (for tests).
   int reloads() const;
 
  private:
+  struct Credentials {
+    std::string user;
+    std::string password;
+    std::string digest;  // SHA-256 of "user\0password"
+  };
+  static std::optional<Credentials> credentials(const char* authorization);
   bool verify(const std::string& user, const std::string& password) const;
   void reload_if_changed() const;  // caller holds mutex_
   const bool enabled_;             // a reload never empties the users (read_web_users refuses that)

@@ -1,9 +1,11 @@
-// The agent's HTTP endpoints (CivetWeb): /metrics, /healthz, /status and
-// /health/TARGET/MEMBER for load balancers (HAProxy `option httpchk`).
-// Bounded: a small thread pool, request size and timeout limits, GET/HEAD only, no
-// files served. Nothing it answers contains a secret. Optional HTTPS (TlsFront: TLS
-// 1.2 or later, certificate and key files) and basic authentication ([web] in the
-// config); keep-alive connections.
+// The agent's HTTP endpoints: /metrics, /healthz, /status and /health/TARGET/MEMBER for
+// load balancers (HAProxy `option httpchk`), served by our own event-driven HTTP/1.1
+// server (http_server.hpp): one loop thread answers /health and /healthz at once, a
+// small pool renders /metrics and /status, every connection has header, idle and write
+// deadlines, and connections are capped per client address and in total (Limits, the
+// idlest shed first). GET/HEAD only, no request bodies, no files served. Nothing it
+// answers contains a secret. Optional HTTPS (TLS 1.2 or later, certificate and key
+// files, on the same loop) and basic authentication ([web] in the config).
 #pragma once
 
 #include <functional>
@@ -11,13 +13,14 @@
 #include <string>
 
 #include "mailcanary/agent/http/basic_auth.hpp"
-#include "mailcanary/agent/http/tls_front.hpp"
+#include "mailcanary/agent/http/limits.hpp"
 #include "mailcanary/config/config.hpp"
 
-struct mg_context;
-struct mg_connection;
-
 namespace mailcanary::agent {
+
+namespace http {
+class HttpServer;
+}
 
 class WebServer {
  public:
@@ -26,6 +29,8 @@ class WebServer {
     std::string content_type = "text/plain; charset=utf-8";
     std::string body;
   };
+  /// metrics and status run on the render threads, health on the loop thread (it must
+  /// be cheap: a read of a published snapshot); all of them must be thread-safe.
   struct Handlers {
     std::function<std::string()> metrics;
     std::function<std::string()> status;
@@ -35,27 +40,25 @@ class WebServer {
   /// Listens on host:port (port 0: any free port, see port()), with TLS and basic
   /// authentication as `web` says. Throws std::runtime_error naming the address or
   /// the file when it cannot listen or load the certificate.
-  WebServer(const std::string& host, int port, Handlers handlers,
-            const config::WebConfig& web = {});
+  WebServer(const std::string& host, int port, Handlers handlers, const config::WebConfig& web = {},
+            const http::Limits& limits = {});
   ~WebServer();
   WebServer(const WebServer&) = delete;
   WebServer& operator=(const WebServer&) = delete;
 
   int port() const { return port_; }
+  /// Connections held now (for tests).
+  std::size_t connections() const;
 
-  /// The answer for one request (also used by tests without sockets).
+  /// The answer for one request (also used by tests without sockets). `path` as sent,
+  /// without the query: %XX escapes in TARGET and MEMBER are decoded here.
   Response answer(const std::string& method, const std::string& path) const;
 
  private:
-  static int on_request(::mg_connection* conn, void* self);
   Handlers handlers_;
   BasicAuth auth_;
-  std::unique_ptr<TlsFront> tls_;
-  mg_context* ctx_ = nullptr;
+  std::unique_ptr<http::HttpServer> server_;
   int port_ = 0;
 };
-
-/// Decodes %XX escapes; nullopt-like empty result with ok=false on a bad escape.
-bool url_decode(const std::string& in, std::string& out);
 
 }  // namespace mailcanary::agent

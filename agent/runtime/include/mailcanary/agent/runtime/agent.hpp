@@ -4,7 +4,8 @@
 //   - one discovery thread: RunDiscovery -> discover() (DNS) -> discovered()
 //   - one MailboxWatcher thread per (mailbox, bounce mailbox): WatchCanary -> confirmed()
 //   - the Alertmanager sender: the state store's outbox, and active alarms re-sent
-//   - CivetWeb's threads: /metrics, /status, /health from the published Snapshot
+//   - the HTTP server (agent/http): its loop thread answers /health and /healthz, two
+//     render threads /metrics and /status, all from the published Snapshot
 // State store writes and log lines happen on the core's thread, in effect order.
 #pragma once
 

@@ -1,0 +1,105 @@
+#include "listener.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace mailcanary::agent::http {
+
+int listen_on(const std::string& host, int port, int& bound_port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
+    throw std::runtime_error("cannot resolve " + host + ": " + gai_strerror(rc));
+  }
+  std::string error = "no address";
+  int fd = -1;
+  for (addrinfo* a = found; a && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // The kernel's queue of finished handshakes: large, so a burst of clients waits
+    // there (bounded by net.core.somaxconn) rather than in SYN retries.
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
+      error = std::strerror(errno);
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(found);
+  if (fd < 0) {
+    throw std::runtime_error("cannot listen on " + host + ":" + service + ": " + error);
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  bound_port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                              : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return fd;
+}
+
+Accepted accept_one(int listen_fd, int above) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  Accepted a;
+  a.fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (a.fd < 0) {
+    a.error = errno;
+    return a;
+  }
+  if (above > 0 && a.fd < above) {
+    if (const int moved = ::fcntl(a.fd, F_DUPFD_CLOEXEC, above); moved >= 0) {
+      ::close(a.fd);
+      a.fd = moved;
+    }
+  }
+  int one = 1;
+  setsockopt(a.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  char text[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+      inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], text, sizeof text);
+    } else {
+      inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+    }
+  } else if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, text, sizeof text);
+  }
+  a.address = text;
+  return a;
+}
+
+std::size_t connection_budget(std::size_t wanted, int& move_above) {
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  const auto soft = static_cast<std::size_t>(rl.rlim_cur);
+  move_above = 0;
+  std::size_t budget = soft / 4;
+  if (soft > 2 * FD_SETSIZE) {
+    move_above = FD_SETSIZE;
+    budget = std::max(budget, (soft - FD_SETSIZE) / 2);
+  }
+  return std::clamp<std::size_t>(budget, 1, std::max<std::size_t>(wanted, 1));
+}
+
+}  // namespace mailcanary::agent::http

@@ -1,0 +1,29 @@
+// Sockets for the HTTP server: the listening socket and the accepted ones.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace mailcanary::agent::http {
+
+/// A non-blocking listening socket on host:port (0: any free port); `bound_port` gets
+/// the port. Throws std::runtime_error naming the address.
+int listen_on(const std::string& host, int port, int& bound_port);
+
+struct Accepted {
+  int fd = -1;          // non-blocking, close-on-exec, TCP_NODELAY
+  std::string address;  // the client's IP address (an IPv4-mapped one as IPv4)
+  int error = 0;        // errno when fd < 0 (EAGAIN: none waiting)
+};
+
+/// Accepts one connection. With `above` > 0 the descriptor is moved to a number at or
+/// above it when the limit allows: the low numbers stay free for code that waits with
+/// select() (libetpan), whatever the number of HTTP clients.
+Accepted accept_one(int listen_fd, int above);
+
+/// How many connections the server may hold: `wanted`, within the process's soft
+/// descriptor limit (a quarter of it, or what lies above FD_SETSIZE when that is
+/// larger). `move_above` gets FD_SETSIZE when descriptors should be moved up, else 0.
+std::size_t connection_budget(std::size_t wanted, int& move_above);
+
+}  // namespace mailcanary::agent::http
