@@ -3,8 +3,13 @@
 // connections are held open; one client address cannot take every slot; a header that
 // never ends is cut off after a few seconds; the total number of connections is capped.
 // Clients come from several loopback source addresses (127.0.0.0/8 is all local).
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <catch2/catch.hpp>
+
 #include <cstdio>
+#include <future>
 #include <memory>
 #include <thread>
 
@@ -211,4 +216,51 @@ TEST_CASE("the total number of connections is capped, and a new client still get
       fds.size(), closed, fresh.status, fresh.ms);
   std::fflush(stdout);
   close_all(fds);
+}
+
+TEST_CASE("a slow /metrics render does not delay /health", "[hostile][http]") {
+  http_hostile::raise_fd_limit(8192);
+  // Renders that last until the test lets them go (bounded: 5 s at most).
+  std::promise<void> go;
+  std::shared_future<void> released = go.get_future().share();
+  WebServer::Handlers h;
+  h.metrics = [released] {
+    released.wait_for(5s);
+    return std::string("m 1\n");
+  };
+  h.status = [] { return std::string("{}\n"); };
+  h.health = [](const std::string&, const std::string&) {
+    return WebServer::Response{200, "text/plain; charset=utf-8", "UP\n"};
+  };
+  WebServer server("127.0.0.1", 0, h);
+  // More scrapes than render threads: every render thread is busy, one waits.
+  std::vector<int> scrapes;
+  for (int i = 0; i < 3; ++i) {
+    const int fd = http_hostile::connect_from("127.0.0.5", server.port(), 500ms);
+    REQUIRE(fd >= 0);
+    REQUIRE(http_hostile::send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+    scrapes.push_back(fd);
+  }
+  std::vector<double> ms;
+  bool all_up = true;
+  for (int i = 0; i < 10; ++i) {
+    auto a = http_hostile::timed_get("127.0.0.2", server.port(), "/health/t/m");
+    ms.push_back(a.ms);
+    all_up = all_up && a.status == 200 && a.body == "UP\n";
+  }
+  const auto [p50, max] = http_hostile::p50_max(ms);
+  std::printf("during slow renders: /health p50 %.1f ms max %.1f ms\n", p50, max);
+  std::fflush(stdout);
+  CHECK(all_up);
+  CHECK(max < 100);
+  go.set_value();
+  // Each scrape is then answered.
+  for (int fd : scrapes) {
+    pollfd p{fd, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 2000) == 1);
+    char buf[64] = "";
+    CHECK(::recv(fd, buf, sizeof buf - 1, 0) > 0);
+    CHECK(std::string(buf).rfind("HTTP/1.1 200 OK", 0) == 0);
+    ::close(fd);
+  }
 }
