@@ -9,6 +9,8 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <thread>
@@ -263,4 +265,54 @@ TEST_CASE("a slow /metrics render does not delay /health", "[hostile][http]") {
     CHECK(std::string(buf).rfind("HTTP/1.1 200 OK", 0) == 0);
     ::close(fd);
   }
+}
+
+TEST_CASE("over HTTPS, a client that never finishes its handshake is closed; others served",
+          "[hostile][http]") {
+  char dir_template[] = "/tmp/mc-http-tls-XXXXXX";
+  const char* dir = ::mkdtemp(dir_template);
+  REQUIRE(dir != nullptr);
+  const std::string d(dir);
+  const std::string make_cert =
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + d + "/k.pem -out " + d +
+      "/c.pem -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null";
+  REQUIRE(std::system(make_cert.c_str()) == 0);
+  mailcanary::config::WebConfig web;
+  web.tls_cert_file = d + "/c.pem";
+  web.tls_key_file = d + "/k.pem";
+  WebServer::Handlers h;
+  h.metrics = [] { return std::string("m 1\n"); };
+  h.status = [] { return std::string("{}\n"); };
+  h.health = [](const std::string&, const std::string&) {
+    return WebServer::Response{200, "text/plain; charset=utf-8", "UP\n"};
+  };
+  WebServer server("127.0.0.1", 0, h, web);
+  const auto start = http_hostile::Clock::now();
+  const int silent = http_hostile::connect_from("127.0.0.6", server.port(), 500ms);
+  const int partial = http_hostile::connect_from("127.0.0.6", server.port(), 500ms);
+  REQUIRE(silent >= 0);
+  REQUIRE(partial >= 0);
+  // The first bytes of a TLS record header (a ClientHello), then nothing.
+  REQUIRE(http_hostile::send_all(partial, std::string("\x16\x03\x01\x02", 4)));
+  // A real client is served meanwhile (curl, the certificate trusted).
+  const std::string curl = "curl -s --max-time 5 --cacert " + d +
+                           "/c.pem https://127.0.0.1:" + std::to_string(server.port()) + "/healthz";
+  std::string out;
+  if (FILE* p = ::popen(curl.c_str(), "r")) {
+    char buf[64];
+    while (out.size() < 1024 && std::fgets(buf, sizeof buf, p)) {
+      out += buf;
+    }
+    ::pclose(p);
+  }
+  CHECK(out == "ok\n");
+  CHECK(http_hostile::wait_closed(silent, kHeaderDeadline + 3s));
+  CHECK(http_hostile::wait_closed(partial, 1s));
+  const double s = std::chrono::duration<double>(http_hostile::Clock::now() - start).count();
+  std::printf("TLS: unfinished handshakes closed by %.2f s\n", s);
+  std::fflush(stdout);
+  CHECK(s >= 2.0);
+  ::close(silent);
+  ::close(partial);
+  std::filesystem::remove_all(d);
 }
