@@ -55,14 +55,19 @@ namespace mailcanary::config {
 
 std::optional<std::vector<WebUser>> read_web_users(const std::string& path,
                                                    std::vector<std::string>& errors) {
-  using detail::in_quotes;
   std::string error;
   const auto text = detail::read_file(path, error);
   if (!text) {
     errors.push_back(error);
     return std::nullopt;
   }
-  if (text->size() > detail::kMaxUsersFileBytes) {
+  return parse_web_users(*text, path, errors);
+}
+
+std::optional<std::vector<WebUser>> parse_web_users(std::string_view text, const std::string& path,
+                                                    std::vector<std::string>& errors) {
+  using detail::in_quotes;
+  if (text.size() > detail::kMaxUsersFileBytes) {
     errors.push_back(in_quotes(path) + " is too large (over 1 MiB)");
     return std::nullopt;
   }
@@ -73,12 +78,12 @@ std::optional<std::vector<WebUser>> read_web_users(const std::string& path,
   };
   std::size_t pos = 0;
   int line_no = 0;
-  while (pos < text->size()) {
-    std::size_t end = text->find('\n', pos);
-    if (end == std::string::npos) {
-      end = text->size();
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) {
+      end = text.size();
     }
-    std::string line = text->substr(pos, end - pos);
+    std::string line(text.substr(pos, end - pos));
     pos = end + 1;
     ++line_no;
     if (!line.empty() && line.back() == '\r') {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mailcanary::config {
@@ -197,6 +198,10 @@ LoadResult load_config_string(const std::string& text, const std::string& path);
 /// the file cannot be read, has a bad line, or has no user.
 std::optional<std::vector<WebUser>> read_web_users(const std::string& path,
                                                    std::vector<std::string>& errors);
+
+/// Same, from the file's text (`path` only names it in errors).
+std::optional<std::vector<WebUser>> parse_web_users(std::string_view text, const std::string& path,
+                                                    std::vector<std::string>& errors);
 
 /// Parses "500ms", "30s", "10m", "2h", "1d" (also combined, "1h30m"). nullopt if invalid.
 /// Combined units must go from larger to smaller, each at most once; no sign, no
