@@ -43,8 +43,11 @@ std::optional<Duration> parse_duration(const std::string& text) {
   while (i < text.size()) {
     const std::size_t digits_start = i;
     std::int64_t number = 0;
+    // Digits beyond kMaxDigits are not added up (they would overflow), only counted.
     while (i < text.size() && is_digit(text[i])) {
-      number = number * 10 + (text[i] - '0');
+      if (i - digits_start < kMaxDigits) {
+        number = number * 10 + (text[i] - '0');
+      }
       ++i;
     }
     if (i == digits_start || i - digits_start > kMaxDigits) {

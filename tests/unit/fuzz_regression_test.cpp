@@ -17,3 +17,12 @@ TEST_CASE("an endpoint with a NUL byte is invalid, not validated up to the NUL",
     CHECK_FALSE(config::parse_endpoint(text, 25).has_value());
   }
 }
+
+TEST_CASE("a duration with too many digits is invalid without overflowing", "[fuzz]") {
+  // fuzz_config_values: 19 and more digits overflowed int64 while being read, before the
+  // length check refused them (undefined behaviour; fails under UBSan before the fix).
+  CHECK_FALSE(config::parse_duration(std::string(30, '4') + "s").has_value());
+  CHECK_FALSE(config::parse_duration("1h" + std::string(20, '9') + "ms").has_value());
+  CHECK(config::parse_duration(std::string(12, '9') + "ms") ==
+        std::chrono::milliseconds(999'999'999'999));
+}
