@@ -108,6 +108,13 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc5322_date(std::str
     return std::nullopt;
   }
   int y = *year < 50 ? *year + 2000 : (*year < 1000 ? *year + 1900 : *year);
+  // system_clock counts nanoseconds in 64 bits: about 1678..2262. Mail dates outside
+  // this narrower range are nonsense anyway.
+  constexpr int kMinYear = 1900;
+  constexpr int kMaxYear = 2200;
+  if (y < kMinYear || y > kMaxYear) {
+    return std::nullopt;
+  }
   // hh:mm[:ss]
   int hh = 0, mm = 0, ss = 0;
   auto c1 = clock.find(':');

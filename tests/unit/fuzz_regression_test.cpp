@@ -4,6 +4,7 @@
 #include <string>
 
 #include "mailcanary/config/config.hpp"
+#include "mailcanary/probes/evidence.hpp"
 
 using namespace mailcanary;
 
@@ -25,4 +26,15 @@ TEST_CASE("a duration with too many digits is invalid without overflowing", "[fu
   CHECK_FALSE(config::parse_duration("1h" + std::string(20, '9') + "ms").has_value());
   CHECK(config::parse_duration(std::string(12, '9') + "ms") ==
         std::chrono::milliseconds(999'999'999'999));
+}
+
+TEST_CASE("a mail date beyond what system_clock holds is refused, not wrapped", "[fuzz]") {
+  // fuzz_headers: a Received date in year 8027 overflowed the nanosecond count (UB);
+  // year 100000 even wrapped to a negative year that looked valid.
+  using probes::parse_rfc5322_date;
+  CHECK_FALSE(parse_rfc5322_date("Sat, 05 Dec 8027 07:41:02 +0000"));
+  CHECK_FALSE(parse_rfc5322_date("05 Dec 100000 07:41:02 +0000"));
+  CHECK_FALSE(parse_rfc5322_date("05 Dec 1000 07:41:02 +0000"));
+  CHECK(parse_rfc5322_date("05 Dec 2199 07:41:02 +0000").has_value());
+  CHECK(parse_rfc5322_date("05 Dec 75 07:41:02 +0000").has_value());  // 1975
 }
