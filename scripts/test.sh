@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything, builds, and runs every test: unit and integration tests in a
 # warnings-as-errors build, then again in an AddressSanitizer + UBSan build, then again
-# in a ThreadSanitizer build, plus the clang-format check. This is what CI runs (.ci/run).
+# in a ThreadSanitizer build, plus the clang-format check, then each libFuzzer harness
+# briefly (fuzz smoke). This is what CI runs (.ci/run).
 # Usage (as root): scripts/test.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,4 +45,11 @@ if compgen -G "$tsan_reports/tsan.*" >/dev/null; then
   cat "$tsan_reports"/tsan.* >&2
   tsan_status=1
 fi
-exit "$tsan_status"
+
+# Each harness for FUZZ_SECONDS (default 30) on its seeds plus what earlier runs in
+# build-fuzz found; a crash, leak, timeout or broken invariant fails the stage.
+echo "== fuzz smoke"
+fuzz_status=0
+"$here/scripts/fuzz.sh" "${FUZZ_SECONDS:-30}" || fuzz_status=$?
+[ "$tsan_status" = 0 ] || exit "$tsan_status"
+exit "$fuzz_status"
