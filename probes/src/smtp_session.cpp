@@ -168,11 +168,13 @@ void SmtpSession::on_reply_line(std::string_view raw, Clock::time_point t) {
     partial_->code = parsed->code;
     partial_->enhanced_code = parse_enhanced_code(parsed->text, parsed->code);
   }
-  if (partial_->text.size() < kMaxReplyTextBytes) {
-    if (!partial_->text.empty()) {
-      partial_->text += " / ";
-    }
-    partial_->text += sanitize(parsed->text, kMaxReplyTextBytes - partial_->text.size());
+  // Room is checked with the separator counted: a text just under the bound plus " / "
+  // would leave a negative (huge, unsigned) room and let the whole line in.
+  std::string& text = partial_->text;
+  const std::string_view separator = text.empty() ? "" : " / ";
+  if (text.size() + separator.size() < kMaxReplyTextBytes) {
+    text += separator;
+    text += sanitize(parsed->text, kMaxReplyTextBytes - text.size());
   }
   if (!parsed->last) {
     return;

@@ -5,6 +5,7 @@
 
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/evidence.hpp"
+#include "mailcanary/probes/smtp_session.hpp"
 
 using namespace mailcanary;
 
@@ -37,4 +38,18 @@ TEST_CASE("a mail date beyond what system_clock holds is refused, not wrapped", 
   CHECK_FALSE(parse_rfc5322_date("05 Dec 1000 07:41:02 +0000"));
   CHECK(parse_rfc5322_date("05 Dec 2199 07:41:02 +0000").has_value());
   CHECK(parse_rfc5322_date("05 Dec 75 07:41:02 +0000").has_value());  // 1975
+}
+
+TEST_CASE("a multi-line reply's text stays bounded whatever its line lengths", "[fuzz]") {
+  // fuzz_smtp_reply: a first line of 299 bytes plus " / " left a negative room, so the
+  // next line went in whole (any length) instead of being cut at kMaxReplyTextBytes.
+  using probes::SmtpSession;
+  SmtpSession session(SmtpSession::Clock::time_point{});
+  const auto t = SmtpSession::Clock::time_point{};
+  session.on_connected(t);
+  session.on_reply_line("220-" + std::string(299, 'a'), t);
+  session.on_reply_line("220 " + std::string(5000, 'b'), t);
+  REQUIRE(session.last_reply().has_value());
+  CHECK(session.last_reply()->text.size() <= SmtpSession::kMaxReplyTextBytes + 3);
+  CHECK(session.last_reply()->text.substr(0, 299) == std::string(299, 'a'));
 }
