@@ -1,5 +1,6 @@
 #include "files.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -40,7 +41,8 @@ std::string resolve_path(const std::filesystem::path& config_dir, const std::str
   return (config_dir / p).lexically_normal().string();
 }
 
-std::optional<std::string> read_file(const std::string& path, std::string& error) {
+std::optional<std::string> read_file(const std::string& path, std::string& error,
+                                     std::size_t max_bytes) {
   File file = open_for_reading(path, error);
   if (!file) {
     return std::nullopt;
@@ -48,7 +50,9 @@ std::optional<std::string> read_file(const std::string& path, std::string& error
   std::string content;
   char buffer[4096];
   std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) {
+  while (content.size() <= max_bytes &&
+         (n = std::fread(buffer, 1, std::min(sizeof buffer, max_bytes + 1 - content.size()),
+                         file.get())) > 0) {
     content.append(buffer, n);
   }
   if (std::ferror(file.get())) {
@@ -59,7 +63,7 @@ std::optional<std::string> read_file(const std::string& path, std::string& error
 }
 
 std::optional<std::string> read_secret(const std::string& path, Trim trim, std::string& error) {
-  auto content = read_file(path, error);
+  auto content = read_file(path, error, kMaxSecretBytes);
   if (!content) {
     return std::nullopt;
   }

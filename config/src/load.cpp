@@ -4,6 +4,7 @@
 #include "files.hpp"
 #include "mailcanary/config/config.hpp"
 #include "sections.hpp"
+#include "text.hpp"
 
 namespace mailcanary::config {
 namespace {
@@ -79,7 +80,11 @@ LoadResult load_config_string(const std::string& text, const std::string& path) 
 
 LoadResult load_config_file(const std::string& path) {
   std::string error;
-  const auto text = detail::read_file(path, error);
+  auto text = detail::read_file(path, error);
+  if (text && text->size() > detail::kMaxFileBytes) {
+    text.reset();
+    error = detail::in_quotes(path) + " is too large for a config (over 64 MiB)";
+  }
   if (!text) {
     LoadResult result;
     result.errors.push_back({Location{path, 0, 0}, error});

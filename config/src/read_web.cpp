@@ -56,7 +56,7 @@ namespace mailcanary::config {
 std::optional<std::vector<WebUser>> read_web_users(const std::string& path,
                                                    std::vector<std::string>& errors) {
   std::string error;
-  const auto text = detail::read_file(path, error);
+  const auto text = detail::read_file(path, error, detail::kMaxUsersFileBytes);
   if (!text) {
     errors.push_back(error);
     return std::nullopt;
