@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "mailcanary/agent/http/basic_auth.hpp"
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/evidence.hpp"
 #include "mailcanary/probes/smtp_session.hpp"
@@ -52,4 +53,14 @@ TEST_CASE("a multi-line reply's text stays bounded whatever its line lengths", "
   REQUIRE(session.last_reply().has_value());
   CHECK(session.last_reply()->text.size() <= SmtpSession::kMaxReplyTextBytes + 3);
   CHECK(session.last_reply()->text.substr(0, 299) == std::string(299, 'a'));
+}
+
+TEST_CASE("basic auth refuses credentials with a NUL byte", "[fuzz]") {
+  // fuzz_htpasswd: "prom:s3cret" NUL "junk" passed, crypt(3) reading the password only
+  // up to the NUL. (Hash: htpasswd -Bb users prom s3cret, test data only.)
+  const std::string hash = "$2y$05$1Pai7Kfofi5xOnZvZxIPGO.RsfdjlVC9cyJ5iMIrU8gfaQJVjghru";
+  agent::BasicAuth auth(std::vector<config::WebUser>{{"prom", hash}});
+  CHECK(auth.allows("Basic cHJvbTpzM2NyZXQ="));                // prom:s3cret
+  CHECK_FALSE(auth.allows("Basic cHJvbTpzM2NyZXQAanVuaw=="));  // prom:s3cret NUL junk
+  CHECK_FALSE(auth.allows("Basic cHJvbQA6czNjcmV0"));          // prom NUL :s3cret
 }

@@ -145,7 +145,8 @@ std::optional<BasicAuth::Credentials> BasicAuth::credentials(const char* authori
     header.remove_prefix(1);
   }
   const auto decoded = base64_decode(header);
-  if (!decoded) {
+  // crypt(3) reads C strings: "secret\0anything" would pass as "secret".
+  if (!decoded || decoded->find('\0') != std::string::npos) {
     return std::nullopt;
   }
   const auto colon = decoded->find(':');
