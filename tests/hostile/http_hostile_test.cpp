@@ -81,8 +81,20 @@ void close_all(std::vector<int>& fds) {
 
 }  // namespace
 
+// The 100 ms goal is the release build's (and held in the ASan build too). Under
+// ThreadSanitizer (code 5 to 15 times slower) the crowd case is not run (see
+// tests/hostile/CMakeLists.txt): a new connection there waited for a SYN retransmission
+// when the reconnecting crowd filled the accept queue faster than the slowed server
+// drained it (one check of 20 missed the client's 2 s deadline). The other cases allow
+// 1 s in the sanitizer builds.
+#if defined(MAILCANARY_SANITIZED)
+constexpr double kAnswerWithinMs = 1000;
+#else
+constexpr double kAnswerWithinMs = 100;
+#endif
+
 TEST_CASE("health answers within 100 ms while 1,000 hostile connections are held",
-          "[hostile][http]") {
+          "[hostile][http][latency]") {
   auto server = serve();
   const int port = server->port();
   // 20 addresses with 50 connections each: under the per-client cap, so the server
@@ -153,7 +165,7 @@ TEST_CASE("one client address cannot hold more than its share of connections", "
   // Another address is served meanwhile.
   auto other = http_hostile::timed_get("127.0.0.2", port, "/healthz");
   CHECK(other.status == 200);
-  CHECK(other.ms < 100);
+  CHECK(other.ms < kAnswerWithinMs);
   close_all(fds);
 }
 
@@ -212,7 +224,7 @@ TEST_CASE("the total number of connections is capped, and a new client still get
   CHECK(closed >= over);
   auto fresh = http_hostile::timed_get("127.0.0.2", port, "/health/vip1/127.0.0.11:2525");
   CHECK(fresh.status == 200);
-  CHECK(fresh.ms < 100);
+  CHECK(fresh.ms < kAnswerWithinMs);
   std::printf(
       "total cap: %zu opened, %d closed by the server within 2 s; a new client: %d in %.1f ms\n",
       fds.size(), closed, fresh.status, fresh.ms);

@@ -400,7 +400,7 @@ std::vector<int> reader_processes(int agent_pid) {
 
 }  // namespace
 
-TEST_CASE("a mailbox reader that crashes takes nothing else down and is restarted",
+TEST_CASE("a mailbox reader that dies takes nothing else down and is restarted",
           "[integration][agent][isolation]") {
   itest::AgentProcess agent(itest::write_temp_file(
       "crash.toml", agent_config("crash", "127.0.0.11:2525", "127.0.0.1:1143",
@@ -410,7 +410,9 @@ TEST_CASE("a mailbox reader that crashes takes nothing else down and is restarte
   // libetpan was one) kills that process only.
   const auto readers = reader_processes(agent.pid());
   REQUIRE(readers.size() == 1);
-  REQUIRE(kill(readers[0], SIGSEGV) == 0);
+  // Killed by a signal, as a fault kills it. (Not SIGSEGV itself: the sanitizer builds
+  // would report the very crash the test causes as a finding.)
+  REQUIRE(kill(readers[0], SIGKILL) == 0);
 
   // The agent lives on, starts a new reader, counts the reconnect, and confirms again.
   REQUIRE(agent.wait_for_log("t 127.0.0.11:2525 ok", std::chrono::seconds(30)));
