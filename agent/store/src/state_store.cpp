@@ -127,18 +127,28 @@ std::map<std::pair<std::string, std::string>, std::string> StateStore::member_st
   return out;
 }
 
+namespace {
+
+// A member's saved state and result history, inside the caller's transaction.
+void delete_member(StateStore::Impl& impl, const std::string& target, const std::string& member,
+                   const char* op) {
+  Stmt(impl, "DELETE FROM member_state WHERE target = ?1 AND member = ?2", op)
+      .bind(1, target)
+      .bind(2, member)
+      .run();
+  Stmt(impl, "DELETE FROM results WHERE target = ?1 AND member = ?2", op)
+      .bind(1, target)
+      .bind(2, member)
+      .run();
+}
+
+}  // namespace
+
 void StateStore::forget_member(const std::string& target, const std::string& member) {
   static constexpr const char* op = "forget member";
   std::lock_guard lock(impl_->mu);
   WriteTx tx(*impl_, op);
-  Stmt(*impl_, "DELETE FROM member_state WHERE target = ?1 AND member = ?2", op)
-      .bind(1, target)
-      .bind(2, member)
-      .run();
-  Stmt(*impl_, "DELETE FROM results WHERE target = ?1 AND member = ?2", op)
-      .bind(1, target)
-      .bind(2, member)
-      .run();
+  delete_member(*impl_, target, member, op);
   tx.commit();
 }
 
@@ -196,14 +206,7 @@ void StateStore::write_back(const StateWriteBack& w) {
   std::lock_guard lock(impl_->mu);
   WriteTx tx(*impl_, op);
   for (const auto& [target, member] : w.forgotten) {
-    Stmt(*impl_, "DELETE FROM member_state WHERE target = ?1 AND member = ?2", op)
-        .bind(1, target)
-        .bind(2, member)
-        .run();
-    Stmt(*impl_, "DELETE FROM results WHERE target = ?1 AND member = ?2", op)
-        .bind(1, target)
-        .bind(2, member)
-        .run();
+    delete_member(*impl_, target, member, op);
   }
   for (const auto& [key, json] : w.member_states) {
     save_state(*impl_, key.first, key.second, json, op);
