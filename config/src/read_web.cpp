@@ -1,4 +1,5 @@
 // [web]: TLS and basic auth for the HTTP endpoints, the health answer before any result.
+#include <string>
 #include <string_view>
 
 #include "sections.hpp"
@@ -9,13 +10,77 @@ namespace {
 
 constexpr std::size_t kMaxUsersFileBytes = 1024 * 1024;
 
-bool is_supported_hash(std::string_view hash) {
-  for (std::string_view prefix : {"$2y$", "$2b$", "$2a$", "$6$", "$5$"}) {
-    if (hash.substr(0, prefix.size()) == prefix) {
-      return true;
+bool is_crypt_base64(std::string_view s) {
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '/';
+    if (!ok) {
+      return false;
     }
   }
-  return false;
+  return true;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// "$2y$NN$" + 22 characters of salt + 31 of hash (htpasswd -B -C NN: cost 4 to 17).
+std::string bcrypt_problem(std::string_view hash) {
+  const std::string_view cost = hash.substr(4, 2);
+  if (hash.size() != 60 || !all_digits(cost) || hash[6] != '$' ||
+      !is_crypt_base64(hash.substr(7))) {
+    return "is not a whole bcrypt hash (\"$2y$\", a two-digit cost, \"$\" and 53 characters)";
+  }
+  const int n = (cost[0] - '0') * 10 + (cost[1] - '0');
+  if (n < 4 || n > 17) {
+    return "has bcrypt cost " + std::string(cost) + ": htpasswd makes 04 to 17";
+  }
+  return "";
+}
+
+// "$5$" or "$6$", optionally "rounds=N$", a salt of up to 16 characters, "$" and the hash
+// (43 characters for SHA-256, 86 for SHA-512).
+std::string sha_crypt_problem(std::string_view hash) {
+  const std::size_t hash_chars = hash[1] == '5' ? 43 : 86;
+  const std::string shape = "is not a whole SHA-crypt hash (\"$" + std::string(1, hash[1]) +
+                            "$\", a salt, \"$\" and " + std::to_string(hash_chars) + " characters)";
+  std::string_view rest = hash.substr(3);
+  constexpr std::string_view kRounds = "rounds=";
+  if (rest.substr(0, kRounds.size()) == kRounds) {
+    rest.remove_prefix(kRounds.size());
+    const auto dollar = rest.find('$');
+    const std::string_view rounds = rest.substr(0, dollar);
+    if (dollar == std::string_view::npos || !all_digits(rounds)) {
+      return shape;
+    }
+    // glibc clamps rounds to 1,000..999,999,999; a check should take milliseconds.
+    if (rounds.size() > 7 || std::stoul(std::string(rounds)) > 1'000'000) {
+      return "has " + std::string(rounds) + " SHA-crypt rounds: at most 1,000,000";
+    }
+    rest.remove_prefix(dollar + 1);
+  }
+  const auto dollar = rest.find('$');
+  if (dollar == std::string_view::npos || dollar > 16 || rest.size() - dollar - 1 != hash_chars ||
+      !is_crypt_base64(rest.substr(dollar + 1))) {
+    return shape;
+  }
+  return "";
+}
+
+// "" when `hash` is a whole hash crypt(3) can check; else what is wrong, without the hash.
+std::string hash_problem(std::string_view hash) {
+  for (std::string_view prefix : {"$2y$", "$2b$", "$2a$"}) {
+    if (hash.substr(0, prefix.size()) == prefix) {
+      return bcrypt_problem(hash);
+    }
+  }
+  for (std::string_view prefix : {"$6$", "$5$"}) {
+    if (hash.substr(0, prefix.size()) == prefix) {
+      return sha_crypt_problem(hash);
+    }
+  }
+  return "is not bcrypt ($2y$, from htpasswd -B) or SHA-crypt ($5$, $6$)";
 }
 
 }  // namespace
@@ -98,9 +163,8 @@ std::optional<std::vector<WebUser>> parse_web_users(std::string_view text, const
       continue;
     }
     WebUser user{line.substr(0, colon), line.substr(colon + 1)};
-    if (!detail::is_supported_hash(user.hash)) {
-      bad(line_no, "the hash of user " + in_quotes(user.name) +
-                       " is not bcrypt ($2y$, from htpasswd -B) or SHA-crypt ($5$, $6$)");
+    if (const auto problem = detail::hash_problem(user.hash); !problem.empty()) {
+      bad(line_no, "the hash of user " + in_quotes(user.name) + " " + problem);
       continue;
     }
     for (const auto& other : out) {

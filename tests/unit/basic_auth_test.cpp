@@ -15,6 +15,10 @@ namespace {
 
 // htpasswd -Bb users prom s3cret (test data only).
 const std::string kPromHash = "$2y$05$1Pai7Kfofi5xOnZvZxIPGO.RsfdjlVC9cyJ5iMIrU8gfaQJVjghru";
+// SHA-512 crypt of "0ps-pass".
+const std::string kOpsHash =
+    "$6$saltsalt$"
+    "iMcIqLoedupZaSQuX1UeZKEsmdWaJB1eGcmVRg7IVrjZlLC8MTMRAGvhItfsXG2kJrFQbPVlp9CtrbenYpTE7/";
 
 }  // namespace
 
@@ -72,7 +76,7 @@ TEST_CASE("a changed users file applies without a restart; a broken one keeps th
 
   // The password of prom is replaced (by ops's SHA-crypt entry): the remembered one
   // stops working at once.
-  write("ops:$6$saltsalt$notarealhash\n");
+  write("ops:" + kOpsHash + "\n");
   CHECK_FALSE(auth.allows("Basic cHJvbTpzM2NyZXQ="));
   CHECK(auth.reloads() == 1);
   CHECK(auth.remembered() == 0);

@@ -793,6 +793,9 @@ namespace {
 
 // A bcrypt hash of "s3cret" for user prom (htpasswd -B), test data only.
 const std::string kPromHash = "$2y$05$1Pai7Kfofi5xOnZvZxIPGO.RsfdjlVC9cyJ5iMIrU8gfaQJVjghru";
+const std::string kOpsHash =  // SHA-512 crypt
+    "$6$saltsalt$"
+    "iMcIqLoedupZaSQuX1UeZKEsmdWaJB1eGcmVRg7IVrjZlLC8MTMRAGvhItfsXG2kJrFQbPVlp9CtrbenYpTE7/";
 
 TEST_CASE("[web] reads TLS files, basic auth users and the health before any result",
           "[config][web]") {
@@ -801,7 +804,7 @@ TEST_CASE("[web] reads TLS files, basic auth users and the health before any res
   dir.write("canary.pass", "canary-test-password\n");
   dir.write("web.crt", "certificate\n");
   dir.write("web.key", "key\n");
-  dir.write("web.users", "# monitoring\n\nprom:" + kPromHash + "\r\nops:$6$salt$abc\n");
+  dir.write("web.users", "# monitoring\n\nprom:" + kPromHash + "\r\nops:" + kOpsHash + "\n");
   const std::string text = complete(
       "[web]\ntls_cert_file = \"web.crt\"\ntls_key_file = \"web.key\"\n"
       "basic_auth_users_file = \"web.users\"\nunknown_health = \"down\"\n");
@@ -864,6 +867,53 @@ TEST_CASE("bad [web] settings name the key, the file and the line, never the has
   CHECK(errors("unknown_health = \"maybe\"\n").size() == 1);
   CHECK(errors("tls = true\n") ==
         std::vector<std::string>{file + ":2:1: unknown key 'tls' in [web]"});
+}
+
+TEST_CASE(
+    "a users file hash must be whole: a prefix alone, a short hash or an absurd cost is "
+    "refused",
+    "[config][web]") {
+  const std::string path = "/etc/mailcanary/web.users";
+  const auto problem = [&](const std::string& hash) {
+    std::vector<std::string> errors;
+    const auto users = parse_web_users("u:" + hash + "\n", path, errors);
+    CHECK(users.has_value() == errors.empty());
+    return errors.empty() ? std::string() : errors.front();
+  };
+  const std::string where = "\"" + path + "\" line 1: the hash of user \"u\" ";
+  CHECK(problem(kPromHash).empty());
+  CHECK(problem(kOpsHash).empty());
+  // htpasswd -5 / mkpasswd -m sha-256 -R 5000.
+  CHECK(problem("$5$rounds=5000$fuzzsalt$p1wlfQJCUIYWqzdbUe8HXK9WK6w4V3MUZx18cnQc6F0").empty());
+  // $2b$ and $2a$ are bcrypt too.
+  CHECK(problem("$2b$" + kPromHash.substr(4)).empty());
+
+  const std::string not_bcrypt =
+      where + "is not a whole bcrypt hash (\"$2y$\", a two-digit cost, \"$\" and 53 characters)";
+  CHECK(problem("$2y$") == not_bcrypt);
+  CHECK(problem(kPromHash.substr(0, 59)) == not_bcrypt);
+  CHECK(problem(kPromHash + "x") == not_bcrypt);
+  CHECK(problem("$2y$5x" + kPromHash.substr(6)) == not_bcrypt);
+  CHECK(problem("$2y$05$" + std::string(52, 'a') + "!") == not_bcrypt);
+  CHECK(problem("$2y$31" + kPromHash.substr(6)) ==
+        where + "has bcrypt cost 31: htpasswd makes 04 to 17");
+  CHECK(problem("$2y$03" + kPromHash.substr(6)) ==
+        where + "has bcrypt cost 03: htpasswd makes 04 to 17");
+
+  const std::string not_sha512 =
+      where + "is not a whole SHA-crypt hash (\"$6$\", a salt, \"$\" and 86 characters)";
+  CHECK(problem("$6$") == not_sha512);
+  CHECK(problem("$6$saltsalt$") == not_sha512);
+  CHECK(problem("$6$saltsalt$notarealhash") == not_sha512);
+  CHECK(problem(kOpsHash.substr(0, kOpsHash.size() - 1)) == not_sha512);
+  CHECK(problem("$6$" + std::string(17, 's') + kOpsHash.substr(11)) == not_sha512);
+  CHECK(problem("$6$rounds=x$saltsalt" + kOpsHash.substr(11)) == not_sha512);
+  CHECK(problem("$6$rounds=999999999$saltsalt" + kOpsHash.substr(11)) ==
+        where + "has 999999999 SHA-crypt rounds: at most 1,000,000");
+  CHECK(problem("$5$salt$" + std::string(86, 'a')) ==
+        where + "is not a whole SHA-crypt hash (\"$5$\", a salt, \"$\" and 43 characters)");
+  // Nothing else about the hash is repeated in the message.
+  CHECK(problem("$6$saltsalt$notarealhash").find("notarealhash") == std::string::npos);
 }
 
 }  // namespace
