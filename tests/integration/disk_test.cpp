@@ -1,10 +1,15 @@
 // `mailcanary run` with its state_dir on a small tmpfs that the test fills up: the agent
 // keeps probing, alarming and serving, says so in /metrics and /status (and once in the
-// log), and writes back what the store missed once space returns. Needs root (mount).
+// log), and writes back what the store missed once space returns. And on an ext4 file
+// system that turns read-only under it (errors=remount-ro after an error, as a failing
+// disk does): the agent goes on, and what the database held survives. Needs root (mount,
+// loop devices).
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -43,6 +48,52 @@ class TmpfsMount {
   }
 
  private:
+  fs::path dir_;
+};
+
+/// An 8 MiB ext4 image, loop-mounted with errors=remount-ro on a fresh folder.
+class Ext4Mount {
+ public:
+  Ext4Mount()
+      : image_(itest::write_temp_file("state.ext4", "")),
+        dir_(fs::path(image_).parent_path() / "ext4-mnt") {
+    fs::create_directories(dir_);
+    fs::resize_file(image_, 8 * 1024 * 1024);
+    const auto mkfs = itest::run_command({"/usr/sbin/mkfs.ext4", "-q", "-F", image_}, 30s);
+    REQUIRE(mkfs.exit_code == 0);
+    mount();
+  }
+  ~Ext4Mount() { ::umount2(dir_.c_str(), MNT_DETACH); }
+  Ext4Mount(const Ext4Mount&) = delete;
+  Ext4Mount& operator=(const Ext4Mount&) = delete;
+  const fs::path& dir() const { return dir_; }
+
+  void mount() const {
+    const auto r = itest::run_command(
+        {"/usr/bin/mount", "-o", "loop,errors=remount-ro", image_, dir_.string()}, 30s);
+    REQUIRE(r.exit_code == 0);
+  }
+  /// What a failing disk does: the kernel records a file system error and, as told by
+  /// errors=remount-ro, turns the file system read-only under its open files.
+  void fail() const {
+    const auto source = itest::run_command({"/usr/bin/findmnt", "-n", "-o", "SOURCE", dir_}, 10s);
+    const std::string device = fs::path(source.out.substr(0, source.out.find('\n'))).filename();
+    REQUIRE(!device.empty());
+    std::ofstream("/sys/fs/ext4/" + device + "/trigger_fs_error") << "1\n";
+    REQUIRE(::access((dir_ / "probe-write").c_str(), F_OK) != 0);
+    REQUIRE_FALSE(std::ofstream(dir_ / "probe-write").good());
+  }
+  /// The operator's repair: unmount, e2fsck, mount again.
+  void repair() const {
+    REQUIRE(::umount2(dir_.c_str(), 0) == 0);
+    const auto fsck = itest::run_command({"/usr/sbin/e2fsck", "-f", "-y", image_}, 60s);
+    INFO(fsck.out);
+    REQUIRE(fsck.exit_code <= 1);  // 0: clean, 1: errors corrected
+    mount();
+  }
+
+ private:
+  std::string image_;
   fs::path dir_;
 };
 
@@ -154,4 +205,84 @@ TEST_CASE("with the state disk full the agent keeps probing and serving, then wr
   CHECK(metrics.find("\nmailcanary_state_store_ok 1\n") != std::string::npos);
   CHECK(second.log().find(" stage=") == std::string::npos);
   second.kill9();  // its probe is held for 15 s; a clean stop is not the subject here
+}
+
+TEST_CASE(
+    "when the state file system turns read-only the agent goes on, and the database "
+    "survives for the next start",
+    "[integration][agent][disk]") {
+  Ext4Mount disk;
+  itest::SwitchableRelay relay("127.0.0.11", 2525);
+  std::string text = itest::agent_config_head("readonly");
+  text = replace_line(text, "state_dir", "state_dir = \"" + (disk.dir() / "state").string() + "\"");
+  text = replace_line(text, "timeout", "timeout = \"15s\"");
+  text +=
+      "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\noutage_window = \"1s\"\n"
+      "health_fail_after = 1\n\n[[target]]\nname = \"t\"\nrcpt = \"canary@example.test\"\n"
+      "mailbox = \"inbox\"\nmembers = [\"" +
+      relay.address() + "\"]\n";
+  const auto path = itest::write_temp_file("readonly.toml", text);
+  const std::string labels = "{member=\"" + relay.address() + "\",target=\"t\"}";
+
+  {
+    // An alarm raised and cleared while the disk works; the agent stops cleanly (SIGTERM),
+    // so all of it is on the disk (see the store's durability: without a checkpoint, a
+    // file system that fails keeps only what was synced).
+    itest::AgentProcess agent(path);
+    const std::string address = agent.http_address();
+    REQUIRE(!address.empty());
+    relay.set_mode(itest::SwitchableRelay::Mode::tempfail);
+    REQUIRE(metrics_show(address, "mailcanary_alarm" + labels + " 1", 20s));
+    relay.set_mode(itest::SwitchableRelay::Mode::forward);
+    REQUIRE(metrics_show(address, "mailcanary_alarm" + labels + " 0", 30s));
+  }
+
+  std::string first_log;
+  {
+    itest::AgentProcess agent(path);
+    const std::string address = agent.http_address();
+    REQUIRE(!address.empty());
+    REQUIRE(metrics_show(address, "mailcanary_state_store_ok 1", 5s));
+
+    disk.fail();
+    relay.set_mode(itest::SwitchableRelay::Mode::tempfail);
+    // Probing and alarming go on from memory; the endpoints say the store fails.
+    REQUIRE(metrics_show(address, "mailcanary_alarm" + labels + " 1", 20s));
+    REQUIRE(metrics_show(address, "mailcanary_state_store_ok 0", 5s));
+    relay.set_mode(itest::SwitchableRelay::Mode::hold);
+    CHECK(get(address, "/healthz") == "ok\n");
+    CHECK(get(address, "/health/t/" + relay.address()).rfind("DOWN temp_fail", 0) == 0);
+    const auto status = nlohmann::json::parse(get(address, "/status"));
+    INFO(status.dump());
+    CHECK(status["state_store"]["ok"] == false);
+    const std::string error = status["state_store"]["last_error"];
+    // SQLite says "attempt to write a readonly database" or "disk I/O error" depending on
+    // which write met the read-only file system first.
+    CHECK((error.find("readonly") != std::string::npos ||
+           error.find("disk I/O error") != std::string::npos));
+    CHECK(status["members"][0]["in_alarm"] == true);
+    CHECK(::kill(agent.pid(), 0) == 0);  // still running, not restarted
+    first_log = agent.log();
+    agent.kill9();
+  }
+  INFO(first_log);
+  CHECK(count(first_log, "state store failing: ") == 1);
+
+  // After the repair the database opens as it was before the file system failed: not
+  // moved aside, with the member's state of the first run.
+  disk.repair();
+  CHECK(fs::exists(disk.dir() / "state" / "mailcanary.db"));
+  relay.set_mode(itest::SwitchableRelay::Mode::hold);
+  itest::AgentProcess second(path);
+  const std::string address = second.http_address();
+  REQUIRE(!address.empty());
+  const auto metrics = get(address, "/metrics");
+  INFO(second.log());
+  CHECK(metrics.find("\nmailcanary_state_store_ok 1\n") != std::string::npos);
+  CHECK(metrics.find("mailcanary_alarm" + labels + " 0\n") != std::string::npos);
+  CHECK(second.log().find("moved aside") == std::string::npos);
+  const auto status = nlohmann::json::parse(get(address, "/status"));
+  INFO(status.dump());
+  CHECK(status["members"][0].contains("last_success"));
+  second.kill9();
 }
