@@ -7,7 +7,9 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <regex>
 
+#include "mounts.hpp"
 #include "support.hpp"
 
 namespace {
@@ -90,6 +92,44 @@ class Alertmanager {
   pid_t pid_ = -1;
 };
 
+// Firing alerts Alertmanager has received so far (its own counter, every POST's alerts).
+int firing_received() {
+  const std::string metrics = Alertmanager::api("/metrics").out;
+  static const std::regex line(
+      "\nalertmanager_alerts_received_total\\{[^}]*status=\"firing\"[^}]*\\} ([0-9]+)");
+  int total = 0;
+  for (std::sregex_iterator it(metrics.begin(), metrics.end(), line), end; it != end; ++it) {
+    total += std::stoi((*it)[1]);
+  }
+  return total;
+}
+
+// The agent's metric `name` (one sample, whatever its labels), or -1 when it has none.
+double agent_metric(const std::string& address, const std::string& name) {
+  const auto metrics = itest::run_command({"/usr/bin/curl", "-s", "--max-time", "5",
+                                           "http://" + address + "/metrics"},
+                                          std::chrono::seconds(10))
+                           .out;
+  std::smatch m;
+  if (!std::regex_search(metrics, m, std::regex("\n" + name + "(\\{[^}]*\\})? ([^\n]+)"))) {
+    return -1;
+  }
+  return std::stod(m[2]);
+}
+
+// Polls until pred() (bounded by `t`).
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::seconds t) {
+  const auto deadline = std::chrono::steady_clock::now() + t;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
 std::string config(const std::string& member) {
   return itest::agent_config_head("am", "instance = \"probe-test\"\n") +
          "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\noutage_window = \"2s\"\n"
@@ -131,4 +171,59 @@ TEST_CASE("Alertmanager gets MailFlowOutage, its resolve, and the alert it misse
   am.start();
   REQUIRE(Alertmanager::wait_alerts(relay.address(), true, std::chrono::seconds(30)));
   CHECK(agent.stop() == 0);
+}
+
+TEST_CASE(
+    "with the state disk full, an alert from the outbox is sent once, and marked sent "
+    "when space returns",
+    "[integration][alertmanager][disk]") {
+  itest::TmpfsMount disk("2m");
+  Alertmanager am;
+  am.stop();  // the alert waits in the outbox, written while the disk has space
+  itest::SwitchableRelay relay("127.0.0.11", 2525);
+  std::string text = config(relay.address());
+  text = std::regex_replace(text, std::regex("\nstate_dir = [^\n]*"),
+                            "\nstate_dir = \"" + (disk.dir() / "state").string() + "\"");
+  itest::AgentProcess agent(itest::write_temp_file("am-disk.toml", text));
+  const std::string address = agent.http_address();
+  REQUIRE(!address.empty());
+
+  relay.set_mode(itest::SwitchableRelay::Mode::tempfail);
+  if (!eventually(
+          [&] {
+            return agent_metric(address, "mailcanary_alertmanager_pending_notifications") >= 1;
+          },
+          std::chrono::seconds(30))) {
+    FAIL("no notification waits in the outbox; agent log: " << agent.log());
+  }
+  // From here no probe ends (so no new notification): only the one in the outbox.
+  relay.set_mode(itest::SwitchableRelay::Mode::hold);
+  disk.fill("fill");
+  am.start();
+  REQUIRE(Alertmanager::wait_alerts(relay.address(), true, std::chrono::seconds(30)));
+  const int received = firing_received();
+  CHECK(received >= 1);
+
+  // The sender could not delete it from the outbox; it remembers that it was sent. Each
+  // pass (every 0.5 s) tries that delete again and counts one store error, as does each
+  // held probe's result (one a second at most): five more errors are at least three
+  // passes, and Alertmanager got nothing more.
+  REQUIRE(eventually([&] { return agent_metric(address, "mailcanary_state_store_ok") == 0; },
+                     std::chrono::seconds(10)));
+  const double errors = agent_metric(address, "mailcanary_state_store_errors_total");
+  REQUIRE(eventually(
+      [&] { return agent_metric(address, "mailcanary_state_store_errors_total") >= errors + 5; },
+      std::chrono::seconds(20)));
+  CHECK(firing_received() == received);
+  CHECK(agent_metric(address, "mailcanary_alertmanager_pending_notifications") == 0);
+
+  // Space returns: the delete is written, the outbox is empty, nothing was sent again.
+  std::filesystem::remove(disk.dir() / "fill");
+  REQUIRE(eventually([&] { return agent_metric(address, "mailcanary_state_store_ok") == 1; },
+                     std::chrono::seconds(20)));
+  CHECK(agent_metric(address, "mailcanary_alertmanager_pending_notifications") == 0);
+  CHECK(firing_received() == received);
+  INFO("agent log: " << agent.log());
+  CHECK(agent.log().find("state store works again") != std::string::npos);
+  agent.kill9();  // its probe is held; a clean stop is not the subject here
 }

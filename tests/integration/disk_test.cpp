@@ -4,98 +4,19 @@
 // system that turns read-only under it (errors=remount-ro after an error, as a failing
 // disk does): the agent goes on, and what the database held survives. Needs root (mount,
 // loop devices).
-#include <sys/mount.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <regex>
 
+#include "mounts.hpp"
 #include "support.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-/// A tmpfs of `size` mounted on a fresh folder for the object's life; unmounted (lazily,
-/// so an agent still holding files cannot keep it) however the test ends.
-class TmpfsMount {
- public:
-  explicit TmpfsMount(const std::string& size)
-      : dir_(fs::path(itest::write_temp_file("disk.keep", "")).parent_path() / "disk-mnt") {
-    fs::create_directories(dir_);
-    const std::string options = "size=" + size + ",mode=0755";
-    if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, options.c_str()) != 0) {
-      FAIL("mount tmpfs on " << dir_ << ": " << std::strerror(errno) << " (the test needs root)");
-    }
-  }
-  ~TmpfsMount() { ::umount2(dir_.c_str(), MNT_DETACH); }
-  TmpfsMount(const TmpfsMount&) = delete;
-  TmpfsMount& operator=(const TmpfsMount&) = delete;
-  const fs::path& dir() const { return dir_; }
-
-  /// Writes zeros into `name` until the file system is full.
-  void fill(const std::string& name) const {
-    std::ofstream out(dir_ / name, std::ios::binary);
-    const std::string chunk(64 * 1024, '\0');
-    for (int i = 0; i < 100000 && out.write(chunk.data(), chunk.size()).flush(); ++i) {
-    }
-  }
-
- private:
-  fs::path dir_;
-};
-
-/// An 8 MiB ext4 image, loop-mounted with errors=remount-ro on a fresh folder.
-class Ext4Mount {
- public:
-  Ext4Mount()
-      : image_(itest::write_temp_file("state.ext4", "")),
-        dir_(fs::path(image_).parent_path() / "ext4-mnt") {
-    fs::create_directories(dir_);
-    fs::resize_file(image_, 8 * 1024 * 1024);
-    const auto mkfs = itest::run_command({"/usr/sbin/mkfs.ext4", "-q", "-F", image_}, 30s);
-    REQUIRE(mkfs.exit_code == 0);
-    mount();
-  }
-  ~Ext4Mount() { ::umount2(dir_.c_str(), MNT_DETACH); }
-  Ext4Mount(const Ext4Mount&) = delete;
-  Ext4Mount& operator=(const Ext4Mount&) = delete;
-  const fs::path& dir() const { return dir_; }
-
-  void mount() const {
-    const auto r = itest::run_command(
-        {"/usr/bin/mount", "-o", "loop,errors=remount-ro", image_, dir_.string()}, 30s);
-    REQUIRE(r.exit_code == 0);
-  }
-  /// What a failing disk does: the kernel records a file system error and, as told by
-  /// errors=remount-ro, turns the file system read-only under its open files.
-  void fail() const {
-    const auto source = itest::run_command({"/usr/bin/findmnt", "-n", "-o", "SOURCE", dir_}, 10s);
-    const std::string device = fs::path(source.out.substr(0, source.out.find('\n'))).filename();
-    REQUIRE(!device.empty());
-    std::ofstream("/sys/fs/ext4/" + device + "/trigger_fs_error") << "1\n";
-    REQUIRE(::access((dir_ / "probe-write").c_str(), F_OK) != 0);
-    REQUIRE_FALSE(std::ofstream(dir_ / "probe-write").good());
-  }
-  /// The operator's repair: unmount, e2fsck, mount again.
-  void repair() const {
-    REQUIRE(::umount2(dir_.c_str(), 0) == 0);
-    const auto fsck = itest::run_command({"/usr/sbin/e2fsck", "-f", "-y", image_}, 60s);
-    INFO(fsck.out);
-    REQUIRE(fsck.exit_code <= 1);  // 0: clean, 1: errors corrected
-    mount();
-  }
-
- private:
-  std::string image_;
-  fs::path dir_;
-};
 
 std::string replace_line(std::string text, const std::string& key, const std::string& line) {
   return std::regex_replace(text, std::regex("(^|\n)" + key + " = [^\n]*"), "$1" + line);
@@ -132,7 +53,7 @@ std::size_t count(const std::string& text, const std::string& needle) {
 
 TEST_CASE("with the state disk full the agent keeps probing and serving, then writes back",
           "[integration][agent][disk]") {
-  TmpfsMount disk("2m");
+  itest::TmpfsMount disk("2m");
   itest::SwitchableRelay relay("127.0.0.11", 2525);
   std::string text = itest::agent_config_head("disk");
   text = replace_line(text, "state_dir", "state_dir = \"" + (disk.dir() / "state").string() + "\"");
@@ -211,7 +132,7 @@ TEST_CASE(
     "when the state file system turns read-only the agent goes on, and the database "
     "survives for the next start",
     "[integration][agent][disk]") {
-  Ext4Mount disk;
+  itest::Ext4Mount disk;
   itest::SwitchableRelay relay("127.0.0.11", 2525);
   std::string text = itest::agent_config_head("readonly");
   text = replace_line(text, "state_dir", "state_dir = \"" + (disk.dir() / "state").string() + "\"");
