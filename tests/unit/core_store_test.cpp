@@ -209,6 +209,54 @@ TEST_CASE("notifications kept while the store fails are bounded, the oldest drop
         std::string::npos);
 }
 
+TEST_CASE(
+    "held notifications are in the snapshot for the sender; delivered ones are not "
+    "written back",
+    "[core][store]") {
+  CoreDriver d(core_config(two_members()));
+  d.discover();
+  const auto hold = [&](const std::string& payload) {
+    const Effect e =
+        mailcanary::agent::QueueNotification{{"t/" + kA, "firing", payload}, d.now.wall};
+    d.core.store_failed(kFullThrown, &e, d.now);
+  };
+  hold("one");
+  hold("two");
+  hold("three");
+  auto s = d.core.snapshot(d.now);
+  REQUIRE(s->held_notifications.size() == 3);
+  CHECK(s->held_notifications[0].seq == 1);
+  CHECK(s->held_notifications[2].seq == 3);
+  CHECK(s->held_notifications[2].notification.payload == "three");
+
+  // The sender delivered the first two: the snapshot and the write-back keep the third.
+  d.core.held_delivered(2);
+  CHECK(d.core.changed());
+  s = d.core.snapshot(d.now);
+  REQUIRE(s->held_notifications.size() == 1);
+  CHECK(s->held_notifications[0].seq == 3);
+  d.advance(Core::kStoreRetryEvery);
+  auto w = write_back_in(d.core.tick(d.now));
+  REQUIRE(w);
+  REQUIRE(w->state.notifications.size() == 1);
+  CHECK(w->state.notifications[0].notification.payload == "three");
+  // A report of an older delivery changes nothing.
+  d.core.snapshot(d.now);
+  d.core.held_delivered(1);
+  CHECK_FALSE(d.core.changed());
+
+  // Held after the write-back was asked for, delivered before it is done: the write-back
+  // removes what it wrote (by number), not the newest.
+  hold("four");
+  d.core.held_delivered(3);
+  CHECK(log_text(d.core.store_written_back(d.now)).find("and 1 notifications") !=
+        std::string::npos);
+  s = d.core.snapshot(d.now);
+  REQUIRE(s->held_notifications.size() == 1);
+  CHECK(s->held_notifications[0].notification.payload == "four");
+  CHECK(s->held_notifications[0].seq == 4);
+}
+
 TEST_CASE("stopping while the store fails tries one last write-back, silently",
           "[core][store][stop]") {
   CoreDriver d(core_config(two_members()));

@@ -380,6 +380,7 @@ std::shared_ptr<const Snapshot> Core::snapshot(Now now) {
   }
   s->in_flight = in_flight_.size();
   s->pending_notifications = pending_notifications_;
+  s->held_notifications = store_held_;
   s->alertmanager_failures = alertmanager_failures_;
   s->reloads_ok = reloads_ok_;
   s->reloads_failed = reloads_failed_;

@@ -8,6 +8,10 @@
 // and nothing to replay. Only what the core no longer holds is kept from the failed
 // writes themselves: Alertmanager notifications (bounded) and forgotten members. The
 // result history (for /status) of the failing time is not written back.
+//
+// Paging does not wait for the disk: the held notifications are in the snapshot, the
+// Alertmanager sender delivers them from there in order and reports it
+// (held_delivered()); a write-back queues only those not delivered yet.
 #include <cstdio>
 
 #include "mailcanary/agent/core/alarm.hpp"
@@ -37,7 +41,7 @@ Effects Core::store_failed(const std::string& what, const Effect* failed, Now no
   store_.last_error_at = now.wall;
   dirty_ = true;
   const auto hold = [&](const NewNotification& n, SysTime at) {
-    store_held_.push_back(TimedNotification{n, at});
+    store_held_.push_back(TimedNotification{n, at, ++store_held_seq_});
     if (store_held_.size() > kMaxHeldNotifications) {
       store_held_.erase(store_held_.begin());
       ++store_dropped_;
@@ -70,6 +74,14 @@ Effects Core::store_failed(const std::string& what, const Effect* failed, Now no
   return out;
 }
 
+void Core::held_delivered(std::uint64_t seq) {
+  const auto before = store_held_.size();
+  std::erase_if(store_held_, [&](const TimedNotification& n) { return n.seq <= seq; });
+  if (store_held_.size() != before) {
+    dirty_ = true;
+  }
+}
+
 WriteBack Core::write_back() {
   WriteBack w;
   for (const auto& [id, f] : in_flight_) {
@@ -84,6 +96,7 @@ WriteBack Core::write_back() {
   w.state.notifications = store_held_;
   store_forgotten_sent_ = store_forgotten_.size();
   store_held_sent_ = store_held_.size();
+  store_held_sent_seq_ = store_held_.empty() ? 0 : store_held_.back().seq;
   store_counts_ = {w.state.in_flight.size(), w.state.member_states.size()};
   return w;
 }
@@ -93,8 +106,8 @@ Effects Core::store_written_back(Now now) {
   if (store_.ok) {
     return out;
   }
-  const auto held = static_cast<std::ptrdiff_t>(store_held_sent_);
-  store_held_.erase(store_held_.begin(), store_held_.begin() + held);
+  std::erase_if(store_held_,
+                [&](const TimedNotification& n) { return n.seq <= store_held_sent_seq_; });
   store_forgotten_.erase(
       store_forgotten_.begin(),
       store_forgotten_.begin() + static_cast<std::ptrdiff_t>(store_forgotten_sent_));

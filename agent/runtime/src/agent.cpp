@@ -264,11 +264,21 @@ void Agent::alerts_loop() {
       last_resend = clock_.now();
     }
     try {
-      auto report = sender.send_due(cfg->alertmanager.urls);
+      AlertSender::Report report;
+      try {
+        report = sender.send_due(cfg->alertmanager.urls);
+      } catch (const StateError& e) {
+        report.store_errors.push_back(e.what());  // the outbox cannot be read: the core counts it
+      }
+      const auto snapshot = box_.get();
+      sender.send_held(cfg->alertmanager.urls, *snapshot, report);
       if (resend) {
-        sender.resend_active(cfg->alertmanager.urls, *box_.get());
+        sender.resend_active(cfg->alertmanager.urls, *snapshot);
       }
       post([report = std::move(report)](Core& core, Now n) {
+        if (report.held_delivered != 0) {
+          core.held_delivered(report.held_delivered);
+        }
         for (const auto& url : report.failed_urls) {
           core.alert_send_failed(url);
         }
@@ -281,9 +291,6 @@ void Agent::alerts_loop() {
         }
         return out;
       });
-    } catch (const StateError& e) {
-      std::string error = e.what();  // reading the outbox failed: the core counts it
-      post([error](Core& core, Now n) { return core.store_failed(error, nullptr, n); });
     } catch (const std::exception& e) {
       log(LogLine{LogLine::Level::error, "alertmanager: " + std::string(e.what())});
     }

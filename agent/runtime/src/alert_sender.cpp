@@ -24,6 +24,24 @@ bool AlertSender::write_remembered(Report& report) {
   }
 }
 
+namespace {
+
+/// Posts `body` to every URL: "" when all took it, else the errors.
+std::string post_everywhere(const std::vector<std::string>& urls, const std::string& body,
+                            AlertSender::Report& report) {
+  std::string errors;
+  for (const auto& url : urls) {
+    std::string e = post_alerts(url, body, AlertSender::kTimeout);
+    if (!e.empty()) {
+      report.failed_urls.push_back(url);
+      errors += (errors.empty() ? "" : "; ") + e;
+    }
+  }
+  return errors;
+}
+
+}  // namespace
+
 AlertSender::Report AlertSender::send_due(const std::vector<std::string>& urls) {
   Report report;
   const auto now = clock_.wall();
@@ -74,14 +92,7 @@ AlertSender::Report AlertSender::send_due(const std::vector<std::string>& urls) 
       continue;
     }
     const std::string body = alert_body(*info, n.kind == "resolved", now, kFiringTtl);
-    std::string errors;
-    for (const auto& url : urls) {
-      std::string e = post_alerts(url, body, kTimeout);
-      if (!e.empty()) {
-        report.failed_urls.push_back(url);
-        errors += (errors.empty() ? "" : "; ") + e;
-      }
-    }
+    const std::string errors = post_everywhere(urls, body, report);
     const std::string what = "alertmanager: " + n.kind + " " + info->target + " " + info->member;
     if (errors.empty()) {
       remember_sent(n.id);
@@ -95,6 +106,45 @@ AlertSender::Report AlertSender::send_due(const std::vector<std::string>& urls) 
   const std::size_t in_outbox = store_.pending_notifications();
   report.pending = in_outbox - std::min(in_outbox, sent_unwritten_.size());
   return report;
+}
+
+void AlertSender::send_held(const std::vector<std::string>& urls, const Snapshot& s,
+                            Report& report) {
+  if (urls.empty()) {
+    return;  // kept for the write-back, as before there was a sender
+  }
+  const auto now = clock_.wall();
+  for (const auto& held : s.held_notifications) {
+    if (held.seq <= held_sent_seq_) {
+      continue;
+    }
+    ++report.pending;
+    if (now < held_retry_at_) {
+      continue;  // counted as pending; order kept: nothing newer goes first
+    }
+    const auto info = decode_alert(held.notification.payload);
+    std::string errors;
+    if (info) {
+      const bool resolved = held.notification.kind == "resolved";
+      errors = post_everywhere(urls, alert_body(*info, resolved, now, kFiringTtl), report);
+    }
+    const std::string what = "alertmanager: " + held.notification.kind + " " +
+                             (info ? info->target + " " + info->member : held.notification.key);
+    if (!errors.empty()) {
+      ++held_attempts_;
+      held_retry_at_ = now + retry_backoff(held_attempts_);
+      report.log.push_back(
+          LogLine{LogLine::Level::warning, what + " not sent, kept for retry: " + errors});
+      continue;
+    }
+    --report.pending;
+    held_sent_seq_ = held.seq;
+    held_attempts_ = 0;
+    report.held_delivered = held.seq;
+    if (info) {
+      report.log.push_back(LogLine{LogLine::Level::info, what + " sent"});
+    }
+  }
 }
 
 void AlertSender::resend_active(const std::vector<std::string>& urls, const Snapshot& s) {

@@ -31,11 +31,16 @@ class AlertSender {
     std::size_t pending = 0;                // left in the outbox
     Effects log;                            // LogLine effects, for the core's thread
     std::vector<std::string> store_errors;  // outbox writes that failed (for the core)
+    std::uint64_t held_delivered = 0;       // Core::held_delivered(), when not 0
   };
   /// Sends what is due (at most 50 notifications). When the outbox cannot be written (a
   /// full disk), what was sent or rescheduled is remembered here and written later, so
   /// nothing is sent again every pass. Throws StateError when the outbox cannot be read.
   Report send_due(const std::vector<std::string>& urls);
+  /// While the store fails: sends the notifications the core holds (s.held_notifications),
+  /// in order, each once; a failed one is retried with the outbox's backoff and holds
+  /// back the newer ones. Adds to `report` (sent with the outbox's report).
+  void send_held(const std::vector<std::string>& urls, const Snapshot& s, Report& report);
   /// Re-sends the alert of every member in alarm in `s`.
   void resend_active(const std::vector<std::string>& urls, const Snapshot& s);
 
@@ -49,6 +54,10 @@ class AlertSender {
   // (id -> next attempt, attempts).
   std::set<std::int64_t> sent_unwritten_;
   std::map<std::int64_t, std::pair<SysTime, int>> retry_unwritten_;
+  // Held notifications (by the core's seq): delivered up to, and the next one's retry.
+  std::uint64_t held_sent_seq_ = 0;
+  int held_attempts_ = 0;
+  SysTime held_retry_at_{};
 };
 
 }  // namespace mailcanary::agent

@@ -94,6 +94,9 @@ class Core {
   /// line).
   Effects store_written_back(Now now);
   static constexpr std::chrono::milliseconds kStoreRetryEvery{5000};
+  /// The sender delivered the held notifications (Snapshot::held_notifications) up to
+  /// `seq`: a write-back no longer queues them.
+  void held_delivered(std::uint64_t seq);
   /// Notifications kept in memory while the store fails; beyond, the oldest are dropped.
   static constexpr std::size_t kMaxHeldNotifications = 10000;
 
@@ -173,7 +176,9 @@ class Core {
   std::chrono::steady_clock::time_point store_retry_at_{};
   std::vector<TimedNotification> store_held_;
   std::vector<Key> store_forgotten_;
-  std::size_t store_held_sent_ = 0;  // of them in the WriteBack asked for last
+  std::uint64_t store_held_seq_ = 0;       // the newest held notification's seq
+  std::uint64_t store_held_sent_seq_ = 0;  // the newest in the WriteBack asked for last
+  std::size_t store_held_sent_ = 0;        // how many that WriteBack queued
   std::size_t store_forgotten_sent_ = 0;
   std::pair<std::size_t, std::size_t> store_counts_;  // canaries, member states written back
   std::uint64_t store_dropped_ = 0;  // notifications dropped beyond kMaxHeldNotifications

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -54,6 +55,7 @@ struct Outcome {
 struct TimedNotification {
   NewNotification notification;
   SysTime at{};
+  std::uint64_t seq = 0;  // numbered, from 1, while the core holds it (the store failing)
 };
 
 /// What the state store missed while it failed, rebuilt from the core's memory and

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mailcanary/agent/core/alarm.hpp"
+#include "mailcanary/agent/core/records.hpp"
 #include "mailcanary/agent/core/result.hpp"
 
 namespace mailcanary::agent {
@@ -105,6 +106,9 @@ struct Snapshot {
   std::vector<MailboxView> mailboxes;                      // by name
   std::size_t in_flight = 0;
   std::size_t pending_notifications = 0;
+  // While the store fails: the notifications it could not queue, by seq. The sender
+  // delivers them from here (Core::held_delivered()); the write-back queues the rest.
+  std::vector<TimedNotification> held_notifications;
   std::map<std::string, std::uint64_t> alertmanager_failures;  // by URL
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;
