@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "listener.hpp"
+#include "mailcanary/agent/http/descriptors.hpp"
 #include "mailcanary/agent/http/http_parser.hpp"
 
 namespace mailcanary::agent::http {
@@ -39,7 +40,9 @@ Answer plain(int code, std::string body, int retry_after = 0) {
 HttpServer::HttpServer(const std::string& host, int port, Router router,
                        std::unique_ptr<TlsContext> tls, const Limits& limits)
     : router_(std::move(router)), tls_(std::move(tls)), limits_(limits) {
-  max_total_ = connection_budget(limits_.max_connections, move_above_);
+  const auto plan = plan_descriptors(descriptor_limit(), limits_.max_connections);
+  max_total_ = plan.max_connections;
+  move_above_ = plan.move_above;
   listen_fd_ = listen_on(host, port, port_);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -5,12 +5,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
-#include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -87,19 +84,6 @@ Accepted accept_one(int listen_fd, int above) {
   }
   a.address = text;
   return a;
-}
-
-std::size_t connection_budget(std::size_t wanted, int& move_above) {
-  rlimit rl{};
-  getrlimit(RLIMIT_NOFILE, &rl);
-  const auto soft = static_cast<std::size_t>(rl.rlim_cur);
-  move_above = 0;
-  std::size_t budget = soft / 4;
-  if (soft > 2 * FD_SETSIZE) {
-    move_above = FD_SETSIZE;
-    budget = std::max(budget, (soft - FD_SETSIZE) / 2);
-  }
-  return std::clamp<std::size_t>(budget, 1, std::max<std::size_t>(wanted, 1));
 }
 
 }  // namespace mailcanary::agent::http

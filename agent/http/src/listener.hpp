@@ -21,9 +21,4 @@ struct Accepted {
 /// select() (libetpan), whatever the number of HTTP clients.
 Accepted accept_one(int listen_fd, int above);
 
-/// How many connections the server may hold: `wanted`, within the process's soft
-/// descriptor limit (a quarter of it, or what lies above FD_SETSIZE when that is
-/// larger). `move_above` gets FD_SETSIZE when descriptors should be moved up, else 0.
-std::size_t connection_budget(std::size_t wanted, int& move_above);
-
 }  // namespace mailcanary::agent::http

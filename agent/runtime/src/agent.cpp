@@ -7,6 +7,7 @@
 
 #include "alert_sender.hpp"
 #include "mailcanary/agent/core/time_text.hpp"
+#include "mailcanary/agent/http/descriptors.hpp"
 #include "mailcanary/agent/http/views.hpp"
 #include "mailcanary/agent/http/web_server.hpp"
 #include "mailcanary/agent/probe/discovery.hpp"
@@ -322,6 +323,17 @@ void Agent::log_run_figures() {
 }
 
 void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
+  // systemd's soft descriptor limit is 1,024: the HTTP cap and the probes need more.
+  const auto fd_limit = http::raise_descriptor_limit();
+  const http::Limits limits;
+  if (const auto plan = http::plan_descriptors(fd_limit, limits.max_connections);
+      plan.short_of_wanted) {
+    log(LogLine{LogLine::Level::warning,
+                "descriptor limit " + std::to_string(fd_limit) + " (the hard limit): HTTP " +
+                    "connections capped at " + std::to_string(plan.max_connections) + " of " +
+                    std::to_string(limits.max_connections) + "; raise LimitNOFILE to at least " +
+                    std::to_string(limits.max_connections + http::kReservedDescriptors)});
+  }
   // Restored state is in the snapshot before the HTTP port opens: the first scrape
   // after a restart shows every member's alarm and health.
   apply(core_->restored(store_->member_states(), store_->in_flight(), now()));
@@ -342,7 +354,7 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
                      auto h = render_health(*box_.get(), t, m);
                      return WebServer::Response{h.code, "text/plain; charset=utf-8", h.body};
                    }},
-                  cfg->web);
+                  cfg->web, limits);
     log(std::string("HTTP endpoints on ") + (cfg->web.tls() ? "https://" : "") +
         cfg->agent.listen.host + ":" + std::to_string(web.port()) +
         ": /metrics /healthz /status /health/TARGET/MEMBER" +

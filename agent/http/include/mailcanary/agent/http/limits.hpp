@@ -7,8 +7,9 @@
 namespace mailcanary::agent::http {
 
 struct Limits {
-  /// Connections at once, all clients together (also capped at a quarter of the
-  /// process's soft descriptor limit, so the probes keep theirs).
+  /// Connections at once, all clients together (also capped by the process's soft
+  /// descriptor limit less kReservedDescriptors, so the probes keep theirs:
+  /// descriptors.hpp).
   std::size_t max_connections = 1024;
   /// Connections at once from one client address.
   std::size_t max_per_client = 64;
