@@ -18,7 +18,10 @@ namespace {
 
 constexpr std::uint64_t kListenTag = 1;
 constexpr std::uint64_t kWakeTag = 2;
-constexpr int kAcceptBatch = 64;  // accepts per readiness, so the loop turns regularly
+// Accepts per readiness: until EAGAIN, so the kernel's queue is emptied at each wakeup
+// (a crowd reconnecting faster than a 64-a-turn loop drained it filled the queue, and
+// new clients' SYNs were dropped); bounded by the backlog so the loop still turns.
+constexpr int kAcceptBatch = kListenBacklog;
 constexpr int kEventBatch = 256;
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);  // after EMFILE and kin
 constexpr auto kMaxWait = std::chrono::seconds(1);

@@ -35,8 +35,8 @@ int listen_on(const std::string& host, int port, int& bound_port) {
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     // The kernel's queue of finished handshakes: large, so a burst of clients waits
-    // there (bounded by net.core.somaxconn) rather than in SYN retries.
-    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
+    // there (the kernel caps it at net.core.somaxconn) rather than in SYN retries.
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, kListenBacklog) != 0) {
       error = std::strerror(errno);
       ::close(fd);
       fd = -1;

@@ -6,6 +6,10 @@
 
 namespace mailcanary::agent::http {
 
+/// The listen() backlog: a reconnecting crowd of a thousand fits (a full accept queue
+/// drops SYNs, and a dropped SYN costs the client a 1 s retransmission).
+inline constexpr int kListenBacklog = 4096;
+
 /// A non-blocking listening socket on host:port (0: any free port); `bound_port` gets
 /// the port. Throws std::runtime_error naming the address.
 int listen_on(const std::string& host, int port, int& bound_port);
