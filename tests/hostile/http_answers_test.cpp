@@ -59,6 +59,47 @@ int listening_socket(int port) {
   return -1;
 }
 
+// Everything the server sends until it ends the stream: `reset` when that end was a
+// reset (ECONNRESET) rather than a FIN. Deadline 3 s.
+struct Received {
+  std::string data;
+  bool eof = false;
+  bool reset = false;
+};
+
+Received read_to_end(int fd) {
+  Received r;
+  const auto deadline = http_hostile::Clock::now() + 3s;
+  char buf[4096];
+  // Bounded by the deadline.
+  while (http_hostile::Clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) != 1) {
+      continue;
+    }
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      r.data.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    r.eof = n == 0;
+    r.reset = n < 0 && errno == ECONNRESET;
+    break;
+  }
+  return r;
+}
+
+// The body of an HTTP answer, when all of its Content-Length has arrived.
+bool complete(const std::string& answer) {
+  const auto end = answer.find("\r\n\r\n");
+  const auto length = answer.find("Content-Length: ");
+  if (end == std::string::npos || length == std::string::npos) {
+    return false;
+  }
+  const auto n = std::strtoul(answer.c_str() + length + 16, nullptr, 10);
+  return answer.size() == end + 4 + n;
+}
+
 }  // namespace
 
 TEST_CASE("the accept queue holds a reconnecting crowd: listen() asks for 4096",
@@ -77,4 +118,42 @@ TEST_CASE("the accept queue holds a reconnecting crowd: listen() asks for 4096",
   std::printf("listen backlog: %u (net.core.somaxconn %ld)\n", info.tcpi_sacked, somaxconn);
   std::fflush(stdout);
   CHECK(static_cast<long>(info.tcpi_sacked) == std::min(4096L, somaxconn));
+}
+
+TEST_CASE("an error answer reaches the client in full, then a FIN, not a reset",
+          "[hostile][http]") {
+  http_hostile::raise_fd_limit(8192);
+  WebServer server("127.0.0.1", 0, handlers());
+  struct Case {
+    const char* name;
+    std::string head;
+    const char* status;
+  };
+  // Each sent at once with more than the server reads (8 KiB): input left unread.
+  const auto big_header = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a');
+  const std::string body(12 * 1024, 'c');
+  const auto [name, head, status] = GENERATE_COPY(
+      Case{"head over 8 KiB", big_header, "HTTP/1.1 431 "},
+      Case{"GET with a body",
+           "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 40000\r\n\r\n" + body,
+           "HTTP/1.1 413 "},
+      Case{"POST with a body",
+           "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 40000\r\n\r\n" + body,
+           "HTTP/1.1 405 "},
+      Case{"no request line", "NONSENSE\r\n\r\n" + body, "HTTP/1.1 400 "});
+  INFO(name);
+  const int fd = http_hostile::connect_from("127.0.0.7", server.port(), 500ms);
+  REQUIRE(fd >= 0);
+  REQUIRE(http_hostile::send_all(fd, head));
+  // The answer comes while the client is still sending: more bytes follow it (a body,
+  // the rest of a huge header), which the server must not leave unread at close().
+  pollfd p{fd, POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 2000) == 1);
+  CHECK(http_hostile::send_all(fd, std::string(16 * 1024, 'b'), 1s));
+  const auto r = read_to_end(fd);
+  ::close(fd);
+  CHECK(r.data.rfind(status, 0) == 0);
+  CHECK(complete(r.data));
+  CHECK(r.eof);
+  CHECK_FALSE(r.reset);
 }

@@ -105,6 +105,34 @@ Io write_some(Connection& c) {
   return Io::progress;
 }
 
+void half_close(Connection& c) {
+  if (c.ssl && c.handshake_done) {
+    SSL_shutdown(c.ssl);  // one non-blocking attempt at close_notify
+    ERR_clear_error();
+    c.handshake_done = false;  // not again at close_transport
+  }
+  ::shutdown(c.fd, SHUT_WR);
+}
+
+Io drain(Connection& c, std::size_t limit) {
+  char buf[4096];
+  // Bounded: each turn discards at least one byte, and stops past `limit`.
+  while (c.drained <= limit) {
+    const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+    if (n == 0) {
+      return Io::closed;
+    }
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return errno == EAGAIN || errno == EWOULDBLOCK ? Io::would_block : Io::closed;
+    }
+    c.drained += static_cast<std::size_t>(n);
+  }
+  return Io::closed;
+}
+
 void close_transport(Connection& c) {
   if (c.ssl) {
     if (c.handshake_done) {

@@ -33,6 +33,9 @@ struct Connection {
   bool keep_alive = true;
   bool http10 = false;
   bool head_only = false;           // HEAD: the body is not sent
+  bool linger = false;              // the answer abandons unread input: half-close, then drain
+  bool draining = false;            // answered and half-closed: discarding input until close
+  std::size_t drained = 0;          // bytes discarded so far
   Clock::time_point write_until{};  // the total write deadline of the current answer
   std::uint32_t events = 0;         // registered with epoll
 };
@@ -49,6 +52,13 @@ Io handshake(Connection& c);
 Io read_some(Connection& c, std::size_t limit);
 /// Writes `c.out` from `c.out_pos` until done or the socket is full.
 Io write_some(Connection& c);
+/// Ends our side of the stream (TLS close_notify, then a FIN) but keeps reading: a
+/// close() with the client's bytes still unread would send a reset, and the client
+/// could lose the answer (or see its end as an error).
+void half_close(Connection& c);
+/// Reads and discards what the client still sends (raw bytes, TLS or not), counting
+/// them in `c.drained`. closed: end of stream, an error, or more than `limit` in all.
+Io drain(Connection& c, std::size_t limit);
 /// Closes the socket and frees the TLS session.
 void close_transport(Connection& c);
 

@@ -25,6 +25,10 @@ constexpr int kAcceptBatch = kListenBacklog;
 constexpr int kEventBatch = 256;
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);  // after EMFILE and kin
 constexpr auto kMaxWait = std::chrono::seconds(1);
+// After an error answer that leaves a request unread: how long, and how much, the
+// client's further bytes are read and discarded before the close.
+constexpr auto kDrainTime = std::chrono::seconds(2);
+constexpr std::size_t kDrainBytes = 64 * 1024;
 
 std::uint32_t reading(const Connection& c) {
   return EPOLLIN | (c.tls_wants_write ? EPOLLOUT : 0u);
@@ -193,6 +197,10 @@ void HttpServer::admit(int fd, std::string address, Clock::time_point now) {
 void HttpServer::on_event(Connection& c, std::uint32_t events, Clock::time_point now) {
   if (events & EPOLLERR) {
     close(c.id);
+  } else if (c.draining) {
+    if (drain(c, kDrainBytes) != Io::would_block) {
+      close(c.id);
+    }
   } else if (c.phase != Phase::answering) {
     on_readable(c, now);
   } else if (c.rendering) {
@@ -248,6 +256,7 @@ void HttpServer::parse(Connection& c, Clock::time_point now) {
   enter(c, Phase::answering, now, now + limits_.render_timeout);
   if (r.status == ParseStatus::error) {
     c.keep_alive = false;
+    c.linger = true;
     c.in.clear();
     respond(c, plain(r.error_code, std::string(reason_phrase(r.error_code)) + "\n"), now);
     return;
@@ -259,6 +268,7 @@ void HttpServer::parse(Connection& c, Clock::time_point now) {
   if (r.head.has_body) {
     // No endpoint takes a body: answer at once and close rather than read it.
     c.keep_alive = false;
+    c.linger = true;
     c.in.clear();
     const bool get = r.head.method == "GET" || r.head.method == "HEAD";
     respond(
@@ -341,6 +351,19 @@ void HttpServer::on_writable(Connection& c, Clock::time_point now) {
 }
 
 void HttpServer::finished(Connection& c, Clock::time_point now) {
+  if (!c.keep_alive && c.linger && !c.eof) {
+    // Graceful close: the answer is out, the client's unread bytes are discarded until
+    // it closes (or kDrainTime, kDrainBytes). Idle: the first to be shed at a cap.
+    half_close(c);
+    c.draining = true;
+    std::string().swap(c.out);
+    enter(c, Phase::idle, now, now + kDrainTime);
+    watch(c, EPOLLIN);
+    if (drain(c, kDrainBytes) != Io::would_block) {
+      close(c.id);
+    }
+    return;
+  }
   if (!c.keep_alive) {
     close(c.id);
     return;
