@@ -57,3 +57,32 @@ TEST_CASE("at the per-address cap only that address's connections are shed", "[h
                          slot(2, "10.0.0.2", Phase::answering, 4)};
   CHECK_FALSE(admit(busy, "10.0.0.2", 1, 100).admit);
 }
+
+TEST_CASE("IPv6 clients are counted by their /64, IPv4 ones by address", "[http]") {
+  CHECK(client_group("2001:db8:1:2::1") == "2001:db8:1:2::/64");
+  CHECK(client_group("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64");
+  CHECK(client_group("2001:db8:1:3::1") == "2001:db8:1:3::/64");
+  CHECK(client_group("::ffff:192.0.2.7") == "192.0.2.7");
+  CHECK(client_group("192.0.2.7") == "192.0.2.7");
+  CHECK(client_group("::1") == "::/64");
+  CHECK(client_group("not an address") == "not an address");
+}
+
+TEST_CASE("one /64 reaches the per-address cap however many addresses it uses", "[http]") {
+  // Two connections from two addresses of one /64, a third from a third address: the
+  // cap of 2 applies to the /64, so the oldest of its own is shed; another /64 is not.
+  const std::string a = client_group("2001:db8:0:1::a");
+  const std::string b = client_group("2001:db8:0:1::b");
+  const std::string other = client_group("2001:db8:0:2::a");
+  std::vector<Slot> open{slot(1, a, Phase::receiving, 3), slot(2, b, Phase::receiving, 1),
+                         slot(3, other, Phase::receiving, 0)};
+  auto third = admit(open, client_group("2001:db8:0:1:ffff::c"), 2, 100);
+  CHECK(third.admit);
+  CHECK(third.shed == std::optional<std::uint64_t>(2));
+  auto elsewhere = admit(open, client_group("2001:db8:0:3::a"), 2, 100);
+  CHECK(elsewhere.admit);
+  CHECK_FALSE(elsewhere.shed);
+  // IPv4-mapped IPv6 and plain IPv4 are one client.
+  std::vector<Slot> v4{slot(1, client_group("::ffff:192.0.2.7"), Phase::receiving, 0)};
+  CHECK(admit(v4, client_group("192.0.2.7"), 1, 100).shed == std::optional<std::uint64_t>(1));
+}

@@ -1,5 +1,10 @@
 #include "mailcanary/agent/http/admission.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
 namespace mailcanary::agent::http {
 namespace {
 
@@ -25,6 +30,22 @@ std::optional<std::uint64_t> victim(const std::vector<Slot>& open,
 }
 
 }  // namespace
+
+std::string client_group(std::string_view address) {
+  const std::string text(address);
+  in6_addr v6{};
+  if (text.find(':') == std::string::npos || inet_pton(AF_INET6, text.c_str(), &v6) != 1) {
+    return text;
+  }
+  char out[INET6_ADDRSTRLEN] = "";
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    inet_ntop(AF_INET, &v6.s6_addr[12], out, sizeof out);
+    return out;
+  }
+  std::memset(&v6.s6_addr[8], 0, 8);  // the interface identifier: any within the /64
+  inet_ntop(AF_INET6, &v6, out, sizeof out);
+  return std::string(out) + "/64";
+}
 
 Admission admit(const std::vector<Slot>& open, std::string_view address, std::size_t max_per_client,
                 std::size_t max_total) {

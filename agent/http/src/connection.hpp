@@ -20,7 +20,7 @@ struct Connection {
   ssl_st* ssl = nullptr;  // TLS: owned; nullptr for plain HTTP
   bool handshake_done = false;
   bool tls_wants_write = false;  // the last TLS read wants the socket writable (or vice versa)
-  std::string address;           // the client's, for the per-address cap
+  std::string address;           // client_group() of the client's: the per-address cap's key
   Phase phase = Phase::receiving;
   Clock::time_point since{};     // when `phase` began
   Clock::time_point deadline{};  // what happens at it depends on the phase: close

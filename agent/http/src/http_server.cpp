@@ -153,6 +153,7 @@ void HttpServer::accept_some(Clock::time_point now) {
 }
 
 void HttpServer::admit(int fd, std::string address, Clock::time_point now) {
+  address = client_group(address);
   const auto same = per_address_.find(address);
   if ((same != per_address_.end() && same->second >= limits_.max_per_client) ||
       conns_.size() >= max_total_) {

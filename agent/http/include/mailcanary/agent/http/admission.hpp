@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -26,7 +27,7 @@ enum class Phase {
 
 struct Slot {
   std::uint64_t id = 0;
-  std::string_view address;  // refers to the connection's own copy
+  std::string_view address;  // client_group() of the client's; the connection's own copy
   Phase phase = Phase::receiving;
   std::chrono::steady_clock::time_point since{};  // when it entered `phase`
 };
@@ -36,7 +37,14 @@ struct Admission {
   std::optional<std::uint64_t> shed;  // to close first (admit is then true)
 };
 
-/// Whether a new connection from `address` may be served, given the `open` ones.
+/// What the per-address cap counts by: an IPv4 address as it is (an IPv4-mapped IPv6
+/// one as IPv4), an IPv6 address by its /64 ("2001:db8:1:2::/64"), since one client
+/// (a subscriber, a host, an attacker) is routinely given a whole /64. Text that is no
+/// IP address is returned unchanged.
+std::string client_group(std::string_view address);
+
+/// Whether a new connection from `address` (a client_group()) may be served, given
+/// the `open` ones.
 Admission admit(const std::vector<Slot>& open, std::string_view address, std::size_t max_per_client,
                 std::size_t max_total);
 
