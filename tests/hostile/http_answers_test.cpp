@@ -157,3 +157,82 @@ TEST_CASE("an error answer reaches the client in full, then a FIN, not a reset",
   CHECK(r.eof);
   CHECK_FALSE(r.reset);
 }
+
+TEST_CASE("a full render queue is answered 503 with Retry-After, at once", "[hostile][http]") {
+  http_hostile::raise_fd_limit(8192);
+  // Renders that last until the test lets them go (bounded: 5 s at most), and say when
+  // they have started.
+  std::mutex m;
+  std::condition_variable cv;
+  int started = 0;
+  std::promise<void> go;
+  std::shared_future<void> released = go.get_future().share();
+  auto h = handlers();
+  h.metrics = [&, released] {
+    {
+      std::lock_guard lock(m);
+      ++started;
+    }
+    cv.notify_all();
+    released.wait_for(5s);
+    return std::string("m 1\n");
+  };
+  mailcanary::agent::http::Limits limits;
+  limits.render_threads = 2;
+  limits.max_queued_renders = 2;
+  WebServer server("127.0.0.1", 0, h, {}, limits);
+  auto scrape = [&] {
+    const int fd = http_hostile::connect_from("127.0.0.8", server.port(), 500ms);
+    REQUIRE(fd >= 0);
+    REQUIRE(http_hostile::send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+    return fd;
+  };
+  // Both render threads busy...
+  std::vector<int> fds{scrape(), scrape()};
+  {
+    std::unique_lock lock(m);
+    REQUIRE(cv.wait_for(lock, 2s, [&] { return started == 2; }));
+  }
+  // ...then three more scrapes: two wait in the queue, one is refused.
+  const auto start = http_hostile::Clock::now();
+  for (int i = 0; i < 3; ++i) {
+    fds.push_back(scrape());
+  }
+  // One of the three is answered at once; the other two stay unanswered.
+  std::vector<pollfd> waiting;
+  for (std::size_t i = 2; i < fds.size(); ++i) {
+    waiting.push_back({fds[i], POLLIN, 0});
+  }
+  REQUIRE(::poll(waiting.data(), waiting.size(), 2000) >= 1);
+  std::vector<std::string> first(fds.size());
+  int refused = 0;
+  for (std::size_t i = 2; i < fds.size(); ++i) {
+    if (waiting[i - 2].revents & POLLIN) {
+      char buf[512];
+      const ssize_t n = ::recv(fds[i], buf, sizeof buf, 0);
+      first[i] = std::string(buf, static_cast<std::size_t>(std::max<ssize_t>(0, n)));
+      refused += first[i].rfind("HTTP/1.1 503 ", 0) == 0 ? 1 : 0;
+      CHECK(first[i].find("\r\nRetry-After: 1\r\n") != std::string::npos);
+    }
+  }
+  const double ms =
+      std::chrono::duration<double, std::milli>(http_hostile::Clock::now() - start).count();
+  std::printf("render queue full: %d of 3 refused with 503 in %.1f ms\n", refused, ms);
+  std::fflush(stdout);
+  CHECK(refused == 1);
+  go.set_value();
+  // The others are answered once the renders go on.
+  int answered = 0;
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    if (first[i].empty()) {
+      pollfd p{fds[i], POLLIN, 0};
+      char buf[64] = "";
+      answered += ::poll(&p, 1, 2000) == 1 && ::recv(fds[i], buf, sizeof buf - 1, 0) > 0 &&
+                          std::string(buf).rfind("HTTP/1.1 200 OK", 0) == 0
+                      ? 1
+                      : 0;
+    }
+    ::close(fds[i]);
+  }
+  CHECK(answered == 4);
+}
