@@ -20,6 +20,7 @@
 
 #include "http_client.hpp"
 #include "mailcanary/agent/http/web_server.hpp"
+#include "tls_flood.hpp"
 
 namespace {
 
@@ -235,4 +236,46 @@ TEST_CASE("a full render queue is answered 503 with Retry-After, at once", "[hos
     ::close(fds[i]);
   }
   CHECK(answered == 4);
+}
+
+TEST_CASE("over HTTPS, /health answers quickly while 200 clients flood the TLS handshakes",
+          "[hostile][http][latency]") {
+  http_hostile::raise_fd_limit(8192);
+  char dir_template[] = "/tmp/mc-http-flood-XXXXXX";
+  const char* dir = ::mkdtemp(dir_template);
+  REQUIRE(dir != nullptr);
+  const std::string d(dir);
+  const std::string make_cert = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + d +
+                                "/k.pem -out " + d +
+                                "/c.pem -days 1 -subj /CN=127.0.0.1 2>/dev/null";
+  REQUIRE(std::system(make_cert.c_str()) == 0);
+  mailcanary::config::WebConfig web;
+  web.tls_cert_file = d + "/c.pem";
+  web.tls_key_file = d + "/k.pem";
+  WebServer server("127.0.0.1", 0, handlers(), web);
+  std::vector<std::string> from;
+  for (int i = 1; i <= 8; ++i) {
+    from.push_back("127.0.3." + std::to_string(i));
+  }
+  http_hostile::TlsFlood flood(server.port(), from, 200);
+  REQUIRE(flood.wait_handshakes(100, 10s));
+  std::vector<double> ms;
+  int ok = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto a = http_hostile::timed_get_tls("127.0.0.2", server.port(), "/health/t/m");
+    ms.push_back(a.ms);
+    ok += a.status == 200 && a.body == "UP\n" ? 1 : 0;
+  }
+  const int handshakes = flood.handshakes();
+  flood.stop();
+  const auto [p50, max] = http_hostile::p50_max(ms);
+  std::printf(
+      "TLS flood (200 clients: %d handshakes done, %d garbage hellos, %d stalls): /health over "
+      "HTTPS p50 %.1f ms max %.1f ms (%d/20 ok)\n",
+      handshakes, flood.garbage(), flood.stalls(), p50, max, ok);
+  std::fflush(stdout);
+  CHECK(ok == 20);
+  CHECK(p50 < kAnswerWithinMs);
+  CHECK(max < 5 * kAnswerWithinMs);
+  std::filesystem::remove_all(d);
 }

@@ -19,8 +19,9 @@ struct Connection {
   int fd = -1;
   ssl_st* ssl = nullptr;  // TLS: owned; nullptr for plain HTTP
   bool handshake_done = false;
-  bool tls_wants_write = false;  // the last TLS read wants the socket writable (or vice versa)
-  std::string address;           // client_group() of the client's: the per-address cap's key
+  bool handshake_queued = false;  // waiting in the server's HandshakeQueue
+  bool tls_wants_write = false;   // the last TLS read wants the socket writable (or vice versa)
+  std::string address;            // client_group() of the client's: the per-address cap's key
   Phase phase = Phase::receiving;
   Clock::time_point since{};     // when `phase` began
   Clock::time_point deadline{};  // what happens at it depends on the phase: close

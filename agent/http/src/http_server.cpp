@@ -23,6 +23,9 @@ constexpr std::uint64_t kWakeTag = 2;
 // new clients' SYNs were dropped); bounded by the backlog so the loop still turns.
 constexpr int kAcceptBatch = kListenBacklog;
 constexpr int kEventBatch = 256;
+// TLS handshake steps per turn of the loop (handshake_queue.hpp): a few milliseconds of
+// signatures, then the loop answers what else is ready.
+constexpr std::size_t kHandshakesPerTurn = 8;
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);  // after EMFILE and kin
 constexpr auto kMaxWait = std::chrono::seconds(1);
 // After an error answer that leaves a request unread: how long, and how much, the
@@ -94,7 +97,7 @@ void HttpServer::loop() {
       until = std::min(until, resume_accept_);
     }
     int timeout = 0;
-    if (pending_.empty() && until > now) {
+    if (pending_.empty() && handshakes_.empty() && until > now) {
       timeout = static_cast<int>(
           std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1);
     }
@@ -121,6 +124,7 @@ void HttpServer::loop() {
         on_readable(*it->second, now);
       }
     }
+    run_handshakes(now);
     if (!listening_ && now >= resume_accept_) {
       epoll_event listen_event{EPOLLIN, {.u64 = kListenTag}};
       listening_ = ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &listen_event) == 0;
@@ -215,16 +219,48 @@ void HttpServer::on_event(Connection& c, std::uint32_t events, Clock::time_point
 
 void HttpServer::on_readable(Connection& c, Clock::time_point now) {
   if (c.ssl && !c.handshake_done) {
+    // Its turn comes in run_handshakes(); not watched meanwhile.
+    if (!c.handshake_queued) {
+      c.handshake_queued = true;
+      handshakes_.push(c.id);
+      watch(c, 0);
+    }
+    return;
+  }
+  read_request(c, now);
+}
+
+void HttpServer::run_handshakes(Clock::time_point now) {
+  if (handshakes_.empty()) {
+    return;
+  }
+  const auto turn = handshakes_.take(kHandshakesPerTurn, [this](std::uint64_t id) {
+    const auto it = conns_.find(id);
+    if (it == conns_.end()) {
+      return std::size_t{0};
+    }
+    const auto group = per_address_.find(it->second->address);
+    return group == per_address_.end() ? std::size_t{1} : group->second;
+  });
+  for (const auto id : turn) {
+    const auto it = conns_.find(id);
+    if (it == conns_.end()) {
+      continue;
+    }
+    Connection& c = *it->second;
+    c.handshake_queued = false;
     const Io h = handshake(c);
     if (h == Io::closed) {
       close(c.id);
-      return;
-    }
-    if (h == Io::would_block) {
+    } else if (h == Io::would_block) {
       watch(c, reading(c));
-      return;
+    } else {
+      read_request(c, now);  // the request may have come with the handshake's end
     }
   }
+}
+
+void HttpServer::read_request(Connection& c, Clock::time_point now) {
   const Io r = read_some(c, limits_.max_head);
   if (r == Io::closed && c.in.empty()) {
     close(c.id);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "connection.hpp"
+#include "mailcanary/agent/http/handshake_queue.hpp"
 #include "mailcanary/agent/http/limits.hpp"
 #include "render_pool.hpp"
 #include "tls_context.hpp"
@@ -71,6 +72,8 @@ class HttpServer {
   void admit(int fd, std::string address, Clock::time_point now);
   void on_event(Connection& c, std::uint32_t events, Clock::time_point now);
   void on_readable(Connection& c, Clock::time_point now);
+  void run_handshakes(Clock::time_point now);
+  void read_request(Connection& c, Clock::time_point now);
   void parse(Connection& c, Clock::time_point now);
   void respond(Connection& c, Answer a, Clock::time_point now);
   void on_writable(Connection& c, Clock::time_point now);
@@ -100,6 +103,7 @@ class HttpServer {
   Clock::time_point resume_accept_{};
   Clock::time_point next_expiry_ = Clock::time_point::max();
   std::vector<std::uint64_t> pending_;  // kept-alive connections with a pipelined request
+  HandshakeQueue handshakes_;           // TLS handshakes that can go on
   // Renders done, handed over by the pool:
   std::mutex rendered_mutex_;
   std::vector<Rendered> rendered_;
