@@ -6,58 +6,9 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "probe_child.hpp"
-#include "protocols.hpp"
-
-namespace {
+#include "mailbox_probe.hpp"
 
 using namespace hostile;
-using namespace std::chrono_literals;
-
-struct Expect {
-  const char* in_detail;
-  double max_seconds;
-};
-
-void probe_mailbox(const std::string& name, ScriptedServer& mailbox, const std::string& protocol,
-                   const Expect& e) {
-  auto smtp = smtp_server([](Conn&, const std::string&) { return Reply::fallback; });
-  ProbeSetup setup;
-  setup.smtp = smtp.address();
-  setup.mailbox = mailbox.address();
-  setup.protocol = protocol;
-  setup.extra_mailbox = protocol == "imap" ? "idle = false\n" : "";
-  ProbeRun run = run_probe(name, setup, 90s);
-  INFO("stdout: " << run.out << "\nstderr: " << run.err);
-  REQUIRE(run.rc >= 0);  // not killed at the hard limit
-  CHECK(run.rc < 128);   // no crash (a signal shows as 128 + its number)
-  REQUIRE(run.result.is_object());
-  CHECK(run.result.value("class", "") == "mailbox_error");
-  CHECK(run.result.value("stage", "") == "mailbox");
-  CHECK(run.result.value("detail", "").find(e.in_detail) != std::string::npos);
-  CHECK(run.seconds < e.max_seconds);
-  CHECK(run.peak_rss_kib < rss_bound_kib());
-}
-
-// An IMAP server that answers normally except to `verb`, where it runs `then`.
-ScriptedServer imap_at(const std::string& verb,
-                       std::function<Reply(Conn&, const ImapCommand&)> then) {
-  return imap_server([verb, then](Conn& conn, const std::string& line) {
-    ImapCommand c = parse_imap(line);
-    return c.verb == verb ? then(conn, c) : Reply::fallback;
-  });
-}
-
-std::string repeat(const std::string& s, std::size_t n) {
-  std::string out;
-  out.reserve(s.size() * n);
-  for (std::size_t i = 0; i < n; ++i) {
-    out += s;
-  }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("IMAP: a BODYSTRUCTURE nested 20,000 deep is refused before libetpan recurses",
           "[hostile][imap]") {
