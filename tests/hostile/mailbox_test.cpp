@@ -54,6 +54,29 @@ TEST_CASE("IMAP: a gigabyte literal is refused when announced", "[hostile][imap]
   probe_mailbox("imap 1 GB literal", imap, "imap", {"1000000000-byte literal (limit 1048576)", 10});
 }
 
+TEST_CASE("IMAP: a lone CR or NUL inside a line neither ends nor hides a line", "[hostile][imap]") {
+  // libetpan and the guard end a line at LF alone. IMAP text may hold neither CR nor NUL,
+  // so libetpan refuses such a response as soon as it has the first one.
+  SECTION("responses with a lone CR and a NUL each: refused by the parser at once") {
+    auto imap = imap_at("NOOP", [](Conn& conn, const ImapCommand&) {
+      conn.flood(repeat(bytes("* OK a\rb\0c\r\n"), 1000));
+      return Reply::close;
+    });
+    probe_mailbox("imap * OK lines with a lone CR and NUL", imap, "imap",
+                  {"NOOP failed: the server's answer is not valid IMAP", 10});
+  }
+  // Were CR a line end, the 5,000th "* OK x" would break the limit of untagged
+  // responses after 35 KB; as one line, its 32,768th item does after 76 KB.
+  SECTION("responses separated by CR alone are one line") {
+    auto imap = imap_at("NOOP", [](Conn& conn, const ImapCommand&) {
+      conn.flood(repeat("* OK x\r", 1000));
+      return Reply::close;
+    });
+    probe_mailbox("imap * OK responses separated by CR alone", imap, "imap",
+                  {"NOOP failed: more than 32768 items in answer to one command", 10});
+  }
+}
+
 TEST_CASE("IMAP: garbage with NULs for a greeting", "[hostile][imap]") {
   ScriptedServer imap(
       std::string("\x00\x01\xff garbage \x00 not IMAP", 21),
