@@ -9,14 +9,20 @@ ResponseGuard::ResponseGuard(Limits limits, TimePoint now)
   if (limits_.imap) {
     shape_.emplace(*limits_.imap);
   }
+  if (limits_.pop3) {
+    pop3_.emplace(*limits_.pop3);
+  }
 }
 
-void ResponseGuard::command_sent(TimePoint now) {
+void ResponseGuard::command_sent(TimePoint now, std::string_view command) {
   answer_bytes_ = 0;
   answer_lines_ = 0;
   deadline_ = now + limits_.max_answer_time;
   if (shape_) {
     shape_->command_sent();
+  }
+  if (pop3_) {
+    pop3_->command_sent(command);
   }
 }
 
@@ -43,6 +49,9 @@ std::string ResponseGuard::received(std::string_view bytes) {
       return "the server sent more than " + std::to_string(limits_.max_lines) +
              " lines in answer to one command";
     }
+  }
+  if (pop3_) {
+    return pop3_->feed(bytes);
   }
   return shape_ ? shape_->feed(bytes) : "";
 }

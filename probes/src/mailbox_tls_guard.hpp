@@ -5,8 +5,9 @@
 // per parenthesis, and a server that keeps sending never trips its inactivity timeout.
 // The readers put this guard between libetpan and the connection (see
 // mailbox_tls_stream.hpp): it counts the bytes of each answer, checks the shape of IMAP
-// answers as they arrive (imap_shape.hpp), and cuts the connection as soon as an answer
-// grows too large, breaks a limit of its shape, or takes too long.
+// answers as they arrive (imap_shape.hpp) and the listings and sequence of POP3 answers
+// (pop3_shape.hpp), and cuts the connection as soon as an answer grows too large, breaks
+// a limit of its shape, or takes too long.
 #pragma once
 
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <string_view>
 
 #include "imap_shape.hpp"
+#include "pop3_shape.hpp"
 
 namespace mailcanary::probes {
 
@@ -29,12 +31,13 @@ class ResponseGuard {
     std::chrono::milliseconds max_answer_time{30000};  // from the command to its last byte
     std::size_t max_lines = 0;              // lines in one answer (POP3's listings); 0: any number
     std::optional<ImapShape::Limits> imap;  // IMAP: its shape checked too
+    std::optional<Pop3Shape::Limits> pop3;  // POP3: its shape checked too
   };
 
   ResponseGuard(Limits limits, TimePoint now);
 
-  /// A command (or part of one) was sent: a new answer begins.
-  void command_sent(TimePoint now);
+  /// A command (or part of one), `command`, was sent: a new answer begins.
+  void command_sent(TimePoint now, std::string_view command = {});
   /// Before waiting for more bytes: "" or why the answer is too late.
   std::string check_time(TimePoint now) const;
   /// Bytes of the answer arrived: "" or why they are refused. Once refused, the
@@ -47,6 +50,7 @@ class ResponseGuard {
   std::size_t answer_bytes_ = 0;
   std::size_t answer_lines_ = 0;
   std::optional<ImapShape> shape_;
+  std::optional<Pop3Shape> pop3_;
 };
 
 }  // namespace mailcanary::probes

@@ -137,7 +137,8 @@ ssize_t guard_write(mailstream_low* s, const void* buf, size_t count) {
   if (!g->failure.empty()) {
     return -1;
   }
-  g->guard.command_sent(steady_clock::now());
+  g->guard.command_sent(steady_clock::now(),
+                        std::string_view(static_cast<const char*>(buf), count));
   SigpipeBlock no_sigpipe;
   return mailstream_low_write(g->inner, buf, count);
 }
@@ -382,6 +383,10 @@ MailboxLink make_mailbox_link(const config::MailboxConfig& cfg, const std::strin
   link.limits.max_answer_bytes = 4u << 20;
   link.limits.imap = imap;
   link.limits.max_lines = imap ? 0 : 5000;  // IMAP counts untagged responses instead
+  if (!imap) {
+    // A listing of more than 5,000 lines is refused anyway: no larger message number.
+    link.limits.pop3 = Pop3Shape::Limits{5000};
+  }
   link.limits.max_answer_time = std::max<std::chrono::milliseconds>(
       std::chrono::seconds(20), 2 * std::chrono::milliseconds(link.io_timeout));
   return link;

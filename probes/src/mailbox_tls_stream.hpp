@@ -32,7 +32,8 @@ struct MailboxLink {
 /// The link of a reader for `cfg` (which must outlive it): errors prefixed with
 /// "<protocol> host:port", an I/O timeout of poll_interval + 10 s, answers of at most
 /// 4 MiB, each within max(20 s, 2 x the I/O timeout); for IMAP (`imap` set) the shape
-/// of each answer within those limits, for POP3 at most 5,000 lines per answer.
+/// of each answer within those limits, for POP3 at most 5,000 lines per answer and the
+/// shape of its answers (message numbers 1 to 5,000 in listings).
 MailboxLink make_mailbox_link(const config::MailboxConfig& cfg, const std::string& protocol,
                               std::optional<ImapShape::Limits> imap);
 

@@ -6,7 +6,8 @@
 // so no deletion is committed for a canary that is then not reported.
 //
 // Every byte passes the connection's guard (mailbox_tls_stream.hpp): an answer larger
-// than 16 MiB or one that takes too long ends the session with a mailbox error.
+// than 4 MiB, a listing naming an impossible message number (pop3_shape.hpp), or one
+// that takes too long ends the session with a mailbox error.
 #include <libetpan/libetpan.h>
 #include <strings.h>
 
