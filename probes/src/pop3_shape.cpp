@@ -36,6 +36,7 @@ void Pop3Shape::command_sent(std::string_view bytes) {
   dot_line_ = false;
   numbered_ = false;
   number_.clear();
+  listed_ = 0;
 }
 
 std::string Pop3Shape::feed(std::string_view bytes) {
@@ -101,7 +102,8 @@ std::string Pop3Shape::line_end() {
 }
 
 // The message number a listing line starts with must be a plain decimal from 1 to the
-// limit (libetpan reads it with strtol: a sign, spaces, any size would pass).
+// limit (libetpan reads it with strtol: a sign, spaces, any size would pass), one more
+// than the line before's.
 std::string Pop3Shape::check_number() {
   std::uint64_t n = 0;
   bool digits = !number_.empty() && number_.size() <= 10;
@@ -111,8 +113,15 @@ std::string Pop3Shape::check_number() {
       n = n * 10 + static_cast<std::uint64_t>(c - '0');
     }
   }
+  const std::string listing = verb_ == "UIDL" ? "UIDL" : "LIST";
   if (digits && n >= 1 && n <= limits_.max_message) {
-    return "";
+    if (n == listed_ + 1u) {
+      ++listed_;
+      return "";
+    }
+    return "the " + listing + " listing names message " + std::to_string(n) + " after " +
+           std::to_string(listed_) + " (expected " + std::to_string(listed_ + 1u) +
+           ": messages are listed 1, 2, 3, ... in order)";
   }
   std::string shown;
   for (char c : number_.substr(0, 20)) {
@@ -122,8 +131,8 @@ std::string Pop3Shape::check_number() {
   if (number_.size() > 20) {
     shown += "...";
   }
-  return "the " + std::string(verb_ == "UIDL" ? "UIDL" : "LIST") + " listing names message \"" +
-         shown + "\" (expected 1 to " + std::to_string(limits_.max_message) + ")";
+  return "the " + listing + " listing names message \"" + shown + "\" (expected 1 to " +
+         std::to_string(limits_.max_message) + ")";
 }
 
 }  // namespace mailcanary::probes

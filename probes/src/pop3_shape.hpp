@@ -5,8 +5,10 @@
 // far outside its array; "-1 100" or a 20-digit number (strtol's LONG_MAX, 4294967295
 // once unsigned) grows the array in a loop that never ends (its size doubles past 2^32
 // to 0); "10000000 100" grows it to 128 MiB; in a UIDL listing "0 x" reads at index
-// 4294967295. Pop3Shape lets through only listing lines that start with a message number
-// from 1 to a limit.
+// 4294967295; a gap ("1", then "3") leaves a slot of uninitialised memory that is read
+// later, a repeated number leaks (both found by fuzz/fuzz_pop3_answer). Pop3Shape lets
+// through only listing lines numbered 1, 2, 3, ... in order, up to a limit (a listing
+// is asked for once per session, before any DELE, so the server has no gap to show).
 //
 // libetpan also reads ahead: bytes a server sends early (with the answer to PASS, say)
 // would be parsed as the answer to the next command (LIST) without ever having been
@@ -49,11 +51,12 @@ class Pop3Shape {
   bool command_ended_ = true;  // its line feed was sent
   Kind kind_ = Kind::single;   // the greeting
   Part part_ = Part::status;
-  bool ok_ = false;         // the status line starts with '+'
-  std::size_t column_ = 0;  // bytes of the current line so far
-  bool dot_line_ = false;   // the current line ends a multi-line answer
-  bool numbered_ = false;   // the listing line's message number was checked
-  std::string number_;      // the listing line up to its first space (at most 24 bytes)
+  bool ok_ = false;           // the status line starts with '+'
+  std::size_t column_ = 0;    // bytes of the current line so far
+  bool dot_line_ = false;     // the current line ends a multi-line answer
+  bool numbered_ = false;     // the listing line's message number was checked
+  std::string number_;        // the listing line up to its first space (at most 24 bytes)
+  std::uint32_t listed_ = 0;  // lines of the listing so far
 };
 
 }  // namespace mailcanary::probes

@@ -104,8 +104,12 @@ TEST_CASE("POP3: an endless listing is cut at the answer limit", "[hostile][pop3
       return conn.send("+OK 1 100\r\n") ? Reply::done : Reply::close;
     }
     if (line == "UIDL" || line == "LIST") {
-      conn.send("+OK\r\n");
-      conn.flood(repeat("1 uid-of-a-message-that-never-ends\r\n", 1000));
+      // Numbered as the guard wants a listing (1, 2, 3, ...), past the line limit.
+      std::string listing = "+OK\r\n";
+      for (int i = 1; i <= 6000; ++i) {
+        listing += std::to_string(i) + " uid-of-a-message-that-never-ends\r\n";
+      }
+      conn.send(listing);
       return Reply::close;
     }
     return Reply::fallback;

@@ -70,6 +70,27 @@ TEST_CASE("a listing line must start with a message number from 1 to the limit",
   CHECK(after("LIST 1\r\n").feed("+OK 1 100\r\n") == "");
 }
 
+TEST_CASE("listing lines are numbered 1, 2, 3, ... in order: no gap, repeat or step back",
+          "[mailbox][pop3shape]") {
+  // libetpan leaves a gap's slot uninitialised (read later) and leaks a repeated line.
+  CHECK(after("LIST\r\n").feed("+OK\r\n1 100\r\n3 1\r\n") ==
+        "the LIST listing names message 3 after 1 (expected 2: messages are listed 1, 2, 3, "
+        "... in order)");
+  CHECK(after("LIST\r\n").feed("+OK\r\n2 100\r\n") ==
+        "the LIST listing names message 2 after 0 (expected 1: messages are listed 1, 2, 3, "
+        "... in order)");
+  CHECK(after("UIDL\r\n").feed("+OK\r\n1 a\r\n1 b\r\n") ==
+        "the UIDL listing names message 1 after 1 (expected 2: messages are listed 1, 2, 3, "
+        "... in order)");
+  CHECK(after("UIDL\r\n").feed("+OK\r\n1 a\r\n2 b\r\n1 c\r\n").find("after 2") !=
+        std::string::npos);
+  // Each listing counts from 1 again.
+  auto s = after("LIST\r\n");
+  CHECK(s.feed("+OK\r\n1 10\r\n2 20\r\n.\r\n") == "");
+  s.command_sent("UIDL\r\n");
+  CHECK(s.feed("+OK\r\n1 a\r\n2 b\r\n.\r\n") == "");
+}
+
 TEST_CASE("a lone CR or NUL does not end a line", "[mailbox][pop3shape]") {
   CHECK(after("LIST\r\n").feed(bytes("+OK\r\n1 a\rb\0c\r\n2 x\r0 y\r\n.\r\n")) == "");
   // ".\r" and ".\0" lines end a listing (libetpan ends it at ".\0" too): nothing may follow.
