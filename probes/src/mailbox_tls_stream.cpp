@@ -93,6 +93,8 @@ int connect_tcp(const config::Endpoint& ep, std::chrono::milliseconds timeout, s
   return fd;
 }
 
+MailboxStreamOpener stream_opener_for_tests = nullptr;
+
 // ---- the guard, as a mailstream_low driver wrapped around the real one
 
 struct GuardData {
@@ -233,7 +235,24 @@ void mailbox_tls_callback(struct mailstream_ssl_context* ctx, void* data) {
   }
 }
 
+void set_mailbox_stream_opener_for_tests(MailboxStreamOpener opener) {
+  stream_opener_for_tests = opener;
+}
+
 mailstream* open_mailbox_stream(const MailboxLink& link) {
+  if (stream_opener_for_tests) {
+    mailstream* stream = stream_opener_for_tests(link);
+    if (!stream) {
+      throw MailboxError(link.label + ": cannot connect: no test stream", false);
+    }
+    try {
+      install_guard(stream, link);
+    } catch (...) {
+      mailstream_close(stream);
+      throw;
+    }
+    return stream;
+  }
   const auto& cfg = *link.cfg;
   std::string error;
   int fd = connect_tcp(cfg.server, link.io_timeout, error);

@@ -42,6 +42,13 @@ MailboxLink make_mailbox_link(const config::MailboxConfig& cfg, const std::strin
 /// to the caller (hand it to mailimap_connect / mailpop3_connect).
 mailstream* open_mailbox_stream(const MailboxLink& link);
 
+/// Tests and fuzzers only: while set (not null), open_mailbox_stream() takes the stream
+/// from `opener` instead of connecting, then installs the guard as usual, so a reader
+/// runs against a scripted server in memory (with tls = "none": no handshake happens).
+/// Not thread-safe: set it before any reader runs.
+using MailboxStreamOpener = mailstream* (*)(const MailboxLink& link);
+void set_mailbox_stream_opener_for_tests(MailboxStreamOpener opener);
+
 /// For libetpan's *_with_callback TLS functions, with the MailboxLink as data: sets SNI
 /// when the server is named by a host name.
 void mailbox_tls_callback(struct mailstream_ssl_context* ctx, void* link);
