@@ -33,6 +33,11 @@ std::string ImapShape::byte(char c) {
   if (c == '\n') {
     return line_end();
   }
+  // IMAP allows no NUL outside a literal; libetpan reads a line as a C string, and a NUL
+  // in a PERMANENTFLAGS list crashed it (fuzz_imap_answer: "(\\" NUL ")").
+  if (c == '\0') {
+    return "a NUL byte in a response line";
+  }
   if (line_start_) {
     line_start_ = false;
     if (c == '*' && ++untagged_ > limits_.max_untagged) {

@@ -7,7 +7,8 @@
 // 20,000 deep overflowed the thread's stack; a 10 MiB "* SEARCH 1 1 1 ..." line took
 // 403 MiB. ImapShape follows the syntax that matters for that (literals, quoted
 // strings, parentheses, line ends, untagged responses, items) and names the first limit
-// an answer breaks, so the connection is cut before libetpan has read the excess.
+// an answer breaks, so the connection is cut before libetpan has read the excess. A NUL
+// byte outside a literal is refused too (libetpan parses lines as C strings).
 #pragma once
 
 #include <cstddef>

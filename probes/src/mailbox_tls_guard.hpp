@@ -30,7 +30,7 @@ class ResponseGuard {
     std::size_t max_answer_bytes = 4u << 20;           // everything received for one command
     std::chrono::milliseconds max_answer_time{30000};  // from the command to its last byte
     std::size_t max_lines = 0;              // lines in one answer (POP3's listings); 0: any number
-    std::optional<ImapShape::Limits> imap;  // IMAP: its shape checked too
+    std::optional<ImapShape::Limits> imap;  // IMAP: its shape checked too, and its greeting
     std::optional<Pop3Shape::Limits> pop3;  // POP3: its shape checked too
   };
 
@@ -42,15 +42,25 @@ class ResponseGuard {
   std::string check_time(TimePoint now) const;
   /// Bytes of the answer arrived: "" or why they are refused. Once refused, the
   /// connection must be dropped (the guard's literal tracking has lost its place).
+  ///
+  /// Besides the limits, IMAP greetings (the first line, before any command) that
+  /// libetpan 1.9.4 mishandles are refused (found by fuzz/fuzz_imap_answer): one saying
+  /// BYE (libetpan leaks its parse, up to a line per connection attempt) or carrying a
+  /// PERMANENTFLAGS or BADCHARSET code (parsed with a null parser context, it crashes:
+  /// "* OK [PERMANENTFLAGS ()] hi" is enough).
   std::string received(std::string_view bytes);
 
  private:
+  std::string greeting(std::string_view bytes);
+
   Limits limits_;
   TimePoint deadline_;
   std::size_t answer_bytes_ = 0;
   std::size_t answer_lines_ = 0;
   std::optional<ImapShape> shape_;
   std::optional<Pop3Shape> pop3_;
+  bool in_greeting_ = false;   // IMAP, before the first command
+  std::string greeting_line_;  // bounded by the shape's line limit
 };
 
 }  // namespace mailcanary::probes

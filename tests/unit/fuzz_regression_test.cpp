@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "../../probes/src/mailbox_tls_guard.hpp"
 #include "mailcanary/agent/http/basic_auth.hpp"
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/evidence.hpp"
@@ -63,4 +64,97 @@ TEST_CASE("basic auth refuses credentials with a NUL byte", "[fuzz]") {
   CHECK(auth.allows("Basic cHJvbTpzM2NyZXQ="));                // prom:s3cret
   CHECK_FALSE(auth.allows("Basic cHJvbTpzM2NyZXQAanVuaw=="));  // prom:s3cret NUL junk
   CHECK_FALSE(auth.allows("Basic cHJvbQA6czNjcmV0"));          // prom NUL :s3cret
+}
+
+namespace {
+
+probes::ResponseGuard imap_guard() {
+  probes::ResponseGuard::Limits limits;
+  limits.imap = probes::ImapShape::Limits{};
+  return probes::ResponseGuard(limits, probes::ResponseGuard::TimePoint{});
+}
+
+probes::ResponseGuard pop3_guard() {
+  probes::ResponseGuard::Limits limits;
+  limits.max_lines = 5000;
+  limits.pop3 = probes::Pop3Shape::Limits{};
+  return probes::ResponseGuard(limits, probes::ResponseGuard::TimePoint{});
+}
+
+}  // namespace
+
+TEST_CASE("an IMAP greeting libetpan mishandles is refused before libetpan parses it", "[fuzz]") {
+  // fuzz_imap_answer: the greeting "* OK [PERMANENTFLAGS ()] hi" crashed the reader inside
+  // libetpan 1.9.4 (mailimap_string_parse with a null parser context; BADCHARSET too),
+  // and a "* BYE ..." greeting leaked libetpan's parse of it on every connection attempt.
+  const probes::ResponseGuard::TimePoint t0{};
+  auto bye = imap_guard();
+  CHECK(bye.received("* BYE [UNAVAILABLE] Too many connections\r\n") ==
+        "the server refused the session: [UNAVAILABLE] Too many connections");
+  auto flags = imap_guard();
+  CHECK(flags.received("* OK [PERMANENT") == "");  // refused once the line is whole
+  CHECK(flags.received("FLAGS ()] hi\r\n") ==
+        "a greeting with a PERMANENTFLAGS code (libetpan cannot parse it)");
+  auto charset = imap_guard();
+  CHECK(charset.received("* ok [badcharset (x)] hi\r\n") ==
+        "a greeting with a BADCHARSET code (libetpan cannot parse it)");
+  // What real servers send passes, and so do both codes in answers to commands.
+  auto dovecot = imap_guard();
+  CHECK(dovecot.received("* OK [CAPABILITY IMAP4rev1 IDLE] Dovecot ready.\r\n") == "");
+  dovecot.command_sent(t0, "1 SELECT INBOX\r\n");
+  CHECK(dovecot.received("* OK [PERMANENTFLAGS (\\Seen \\*)] ok\r\n1 OK done\r\n") == "");
+  dovecot.command_sent(t0, "2 LOGOUT\r\n");
+  CHECK(dovecot.received("* BYE Logging out\r\n2 OK Logout completed.\r\n") == "");
+}
+
+TEST_CASE("a POP3 listing is numbered 1, 2, 3, ... and nothing comes unasked", "[fuzz]") {
+  // fuzz_pop3_answer: a LIST line "0 100" (or one that strtol reads as 0) made libetpan
+  // 1.9.4 write before its message array (read_list: carray_set(tab, index - 1)); "3 1"
+  // first left uninitialised pointers the reader then read; a repeated number leaked.
+  const probes::ResponseGuard::TimePoint t0{};
+  const auto listing_of = [&](const std::string& command, const std::string& answer) {
+    auto g = pop3_guard();
+    REQUIRE(g.received("+OK ready\r\n") == "");
+    g.command_sent(t0, command);
+    return g.received(answer);
+  };
+  CHECK(listing_of("LIST\r\n", "+OK 2 messages\r\n1 100\r\n2 200\r\n.\r\n") == "");
+  CHECK(listing_of("UIDL\r\n", "+OK\r\n1 a\r\n2 b\r\n.\r\n") == "");
+  CHECK(listing_of("LIST\r\n", "-ERR not now\r\n") == "");
+  const auto order = [](int n, int after) {
+    return "the LIST listing names message " + std::to_string(n) + " after " +
+           std::to_string(after) + " (expected " + std::to_string(after + 1) +
+           ": messages are listed 1, 2, 3, ... in order)";
+  };
+  CHECK(listing_of("LIST\r\n", "+OK\r\n0 100\r\n") ==
+        "the LIST listing names message \"0\" (expected 1 to 5000)");
+  CHECK(listing_of("UIDL\r\n", "+OK\r\n 1 a\r\n") ==
+        "the UIDL listing names message \"\" (expected 1 to 5000)");
+  CHECK(listing_of("LIST\r\n", "+OK\r\n-1 100\r\n") ==
+        "the LIST listing names message \"-1\" (expected 1 to 5000)");
+  CHECK(listing_of("LIST\r\n", "+OK\r\n1 1\r\n3 1\r\n") == order(3, 1));
+  CHECK(listing_of("UIDL\r\n", "+OK\r\n1 a\r\n1 b\r\n").find("message 1 after 1") !=
+        std::string::npos);
+  // A message's lines are not a listing: "0 ..." and dot-stuffed lines pass in TOP.
+  CHECK(listing_of("TOP 1 0\r\n", "+OK\r\n0 x\r\n..y\r\n\r\n.\r\n") == "");
+  // Bytes after an answer, before the next command: a server running ahead is refused.
+  const std::string ahead = "the server sent data after the end of its answer";
+  CHECK(listing_of("USER canary\r\n", "+OK\r\n+OK\r\n") == ahead);
+  CHECK(listing_of("LIST\r\n", "+OK\r\n1 1\r\n.\r\n1 a\r\n") == ahead);
+  auto early = pop3_guard();
+  CHECK(early.received("+OK ready\r\n+OK\r\n") == ahead);
+}
+
+TEST_CASE("a NUL byte outside an IMAP literal is refused", "[fuzz]") {
+  // fuzz_imap_answer: "* OK [PERMANENTFLAGS (\\" NUL ")] x" in a SELECT answer crashed
+  // libetpan 1.9.4 (clist_foreach on a null list while freeing its failed parse).
+  using namespace std::string_literals;
+  auto g = imap_guard();
+  REQUIRE(g.received("* OK ready\r\n") == "");
+  g.command_sent({}, "1 SELECT INBOX\r\n");
+  CHECK(g.received("* OK [PERMANENTFLAGS (\\\0)] x\r\n"s) == "a NUL byte in a response line");
+  auto literal = imap_guard();
+  REQUIRE(literal.received("* OK ready\r\n") == "");
+  literal.command_sent({}, "1 UID FETCH 7 (BODY.PEEK[])\r\n");
+  CHECK(literal.received("* 1 FETCH (UID 7 BODY[] {3}\r\na\0b)\r\n1 OK done\r\n"s) == "");
 }
