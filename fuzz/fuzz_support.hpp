@@ -2,6 +2,7 @@
 // as a crash) and small helpers for splitting an input.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -28,6 +29,28 @@ inline std::vector<std::string_view> lines_of(std::string_view text, std::size_t
     const auto nl = text.find('\n');
     out.push_back(text.substr(0, nl));
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+  }
+  return out;
+}
+
+/// The size of the `i`th piece when an input is cut by `pattern` (a byte of the input):
+/// 0 takes everything at once, 1 byte by byte, other values vary between 1 and 4 *
+/// pattern bytes, deterministically.
+inline std::size_t piece_size(std::uint8_t pattern, std::size_t i) {
+  if (pattern <= 1) {
+    return pattern == 0 ? static_cast<std::size_t>(-1) : 1;
+  }
+  const auto mix = static_cast<std::uint32_t>((i + 1) * 2654435761u) >> 8;
+  return 1 + mix % (4u * pattern);
+}
+
+/// `text` cut into pieces by `pattern` (see piece_size); the pieces cover it in order.
+inline std::vector<std::string_view> pieces_of(std::string_view text, std::uint8_t pattern) {
+  std::vector<std::string_view> out;
+  for (std::size_t i = 0; !text.empty(); ++i) {
+    const auto n = std::min(piece_size(pattern, i), text.size());
+    out.push_back(text.substr(0, n));
+    text.remove_prefix(n);
   }
   return out;
 }
