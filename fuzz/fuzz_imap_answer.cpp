@@ -156,6 +156,16 @@ void run_reader(std::string_view script, std::uint8_t pattern) {
 
 }  // namespace
 
+// A known leak inside libetpan 1.9.4 that our code cannot free: a FETCH answer whose
+// section does not parse after its keyword ("BODY[HEADER.FIELRETR ...]") leaks the
+// section spec built so far (40 bytes). Bounded: the parse error drops the session, so
+// at most one per scan. libetpan has no frame pointers, so LeakSanitizer records only
+// the constructors; these two lines hide any leak of those objects in this harness.
+extern "C" const char* __lsan_default_suppressions() {
+  return "leak:mailimap_section_spec_new\n"
+         "leak:mailimap_section_msgtext_new\n";
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) {
     return 0;
