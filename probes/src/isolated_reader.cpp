@@ -38,8 +38,12 @@ std::string exit_text(int status) {
 
 class IsolatedReader final : public MailboxReader {
  public:
-  IsolatedReader(config::MailboxConfig cfg, std::string key, std::string binary)
-      : cfg_(std::move(cfg)), key_(std::move(key)), binary_(std::move(binary)) {
+  IsolatedReader(config::MailboxConfig cfg, std::string key, std::string binary,
+                 std::size_t retire_growth)
+      : cfg_(std::move(cfg)),
+        key_(std::move(key)),
+        binary_(std::move(binary)),
+        retire_growth_(retire_growth) {
     label_ = std::string(cfg_.protocol == config::MailboxProtocol::pop3 ? "pop3" : "imap") + " " +
              cfg_.server.to_string();
   }
@@ -111,12 +115,17 @@ class IsolatedReader final : public MailboxReader {
     pid_ = pid;
     fd_ = sv[0];
     foreign_base_ += foreign_;
-    reconnects_base_ += reconnects_ + (started_before_ ? 1 : 0);
+    // A child that died is a reconnect; one retired for its memory is not.
+    reconnects_base_ += reconnects_ + (started_before_ && !retired_ ? 1 : 0);
+    retired_ = false;
     foreign_ = 0;
     reconnects_ = 0;
     started_before_ = true;
     try {
-      wire::send(fd_, {{"config", wire::to_json(cfg_)}, {"key", key_}},
+      wire::send(fd_,
+                 {{"config", wire::to_json(cfg_)},
+                  {"key", key_},
+                  {"retire_growth", static_cast<std::uint64_t>(retire_growth_)}},
                  steady_clock::now() + kStartTimeout);
     } catch (const wire::Broken& b) {
       child_failed(b, "starting");
@@ -194,6 +203,10 @@ class IsolatedReader final : public MailboxReader {
     }
     foreign_ = reply.value("foreign", std::size_t{0});
     reconnects_ = reply.value("reconnects", std::uint64_t{0});
+    if (reply.value("retire", false)) {
+      stop_child();  // it is logging out; the next call starts a fresh one
+      retired_ = true;
+    }
     if (reply.contains("error")) {
       throw MailboxError(reply.at("error").get<std::string>(), reply.value("permanent", false));
     }
@@ -203,10 +216,12 @@ class IsolatedReader final : public MailboxReader {
   config::MailboxConfig cfg_;
   std::string key_;
   std::string binary_;
+  std::size_t retire_growth_;
   std::string label_;
   int fd_ = -1;
   pid_t pid_ = -1;
   bool started_before_ = false;
+  bool retired_ = false;     // the last child was retired, not lost
   std::size_t foreign_ = 0;  // as the current child counts
   std::size_t foreign_base_ = 0;
   std::uint64_t reconnects_ = 0;
@@ -217,8 +232,9 @@ class IsolatedReader final : public MailboxReader {
 
 std::unique_ptr<MailboxReader> make_isolated_mailbox_reader(const config::MailboxConfig& cfg,
                                                             const std::string& hmac_key,
-                                                            const std::string& binary) {
-  return std::make_unique<IsolatedReader>(cfg, hmac_key, binary);
+                                                            const std::string& binary,
+                                                            std::size_t retire_growth) {
+  return std::make_unique<IsolatedReader>(cfg, hmac_key, binary, retire_growth);
 }
 
 }  // namespace mailcanary::probes

@@ -1,8 +1,10 @@
 // The child side of an isolated reader (isolated_reader.hpp): `mailcanary
 // mailbox-reader`, with the socket to the agent on fd 3.
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 
 #include "mailcanary/probes/isolated_reader.hpp"
 #include "reader_wire.hpp"
@@ -33,20 +35,36 @@ nlohmann::json answer(MailboxReader& reader, Clock& clock, const nlohmann::json&
   return reply;
 }
 
+// This process's resident memory in bytes (0 when /proc cannot tell).
+std::size_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) {
+    return 0;
+  }
+  unsigned long size = 0;
+  unsigned long resident = 0;
+  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0;
+}
+
 }  // namespace
 
 int serve_mailbox_reader(int fd) {
   ::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<MailboxReader> reader;
+  std::size_t retire_growth = kReaderRetireGrowth;
   try {
     const auto init =
         wire::receive(fd, std::chrono::steady_clock::now() + std::chrono::seconds(10));
     reader = make_mailbox_reader(wire::mailbox_from_json(init.at("config")),
                                  init.at("key").get<std::string>());
+    retire_growth = init.value("retire_growth", retire_growth);
   } catch (...) {
     return 2;  // not started by an agent
   }
   SystemClock clock;
+  std::size_t baseline = 0;
   for (;;) {
     nlohmann::json request;
     try {
@@ -64,10 +82,23 @@ int serve_mailbox_reader(int fd) {
     }
     reply["foreign"] = reader->foreign_seen();
     reply["reconnects"] = reader->reconnects();
+    // Measured after the first call (the session and TLS set up): growth beyond is what
+    // libetpan's leaks on malformed answers would add up to.
+    const std::size_t rss = resident_bytes();
+    if (baseline == 0) {
+      baseline = rss;
+    }
+    const bool retire = retire_growth == 0 || rss > baseline + retire_growth;
+    if (retire) {
+      reply["retire"] = true;
+    }
     try {
       wire::send(fd, reply, std::chrono::steady_clock::now() + std::chrono::seconds(30));
     } catch (...) {
       return 0;
+    }
+    if (retire) {
+      return 0;  // the reader logs out as it is destroyed
     }
   }
 }
