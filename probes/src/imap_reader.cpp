@@ -198,9 +198,19 @@ class ImapReader final : public MailboxReader {
             link_.label + ": STARTTLS required (tls = \"starttls\") but not offered by the server",
             true);
       }
+      bool late = false;
       {
         SigpipeBlock no_sigpipe;
+        SocketWatchdog dog;
+        ArmedWatchdog armed(dog, mailstream_low_get_fd(mailstream_get_low(imap_->imap_stream)),
+                            handshake_deadline(link_));
         rc = mailimap_socket_starttls_with_callback(imap_.get(), mailbox_tls_callback, &link_);
+        late = armed.fired();
+      }
+      if (late) {
+        throw MailboxError(link_.label + ": TLS handshake after STARTTLS failed: not done within " +
+                               handshake_seconds(link_),
+                           false);
       }
       if (rc == MAILIMAP_ERROR_STARTTLS) {
         fail("STARTTLS refused", rc, true);

@@ -40,6 +40,8 @@ class ResponseGuard {
   void command_sent(TimePoint now, std::string_view command = {});
   /// Before waiting for more bytes: "" or why the answer is too late.
   std::string check_time(TimePoint now) const;
+  /// When the answer being waited for is too late.
+  TimePoint deadline() const { return deadline_; }
   /// Bytes of the answer arrived: "" or why they are refused. Once refused, the
   /// connection must be dropped (the guard's literal tracking has lost its place).
   ///

@@ -101,6 +101,7 @@ struct GuardData {
   mailstream_low* inner;
   ResponseGuard guard;
   std::string failure;
+  SocketWatchdog watchdog;  // a read the TLS layer blocks in ends at the answer's deadline
 };
 
 GuardData* guard_of(mailstream_low* s) {
@@ -116,7 +117,15 @@ ssize_t guard_read(mailstream_low* s, void* buf, size_t count) {
     g->failure = std::move(late);
     return -1;
   }
-  ssize_t n = mailstream_low_read(g->inner, buf, count);
+  ssize_t n = 0;
+  {
+    ArmedWatchdog armed(g->watchdog, mailstream_low_get_fd(g->inner), g->guard.deadline());
+    n = mailstream_low_read(g->inner, buf, count);
+    if (armed.fired()) {
+      g->failure = g->guard.check_time(g->guard.deadline() + std::chrono::milliseconds(1));
+      return -1;
+    }
+  }
   if (n == 0) {
     // End of stream. libetpan's literal reader takes 0 for "no bytes yet" and would
     // spin until the answer deadline; nothing of ours expects a server to hang up.
@@ -193,7 +202,7 @@ mailstream_low_driver guard_driver = {
 
 void install_guard(mailstream* stream, const MailboxLink& link) {
   mailstream_low* inner = mailstream_get_low(stream);
-  auto* data = new GuardData{inner, ResponseGuard(link.limits, steady_clock::now()), ""};
+  auto* data = new GuardData{inner, ResponseGuard(link.limits, steady_clock::now()), "", {}};
   mailstream_low* low = mailstream_low_new(data, &guard_driver);
   if (!low) {
     delete data;
@@ -263,11 +272,23 @@ mailstream* open_mailbox_stream(const MailboxLink& link) {
   mailstream* stream = nullptr;
   if (cfg.tls == config::TlsMode::implicit) {
     SigpipeBlock no_sigpipe;  // the handshake writes
-    stream = mailstream_ssl_open_with_callback_timeout(fd, timeout, mailbox_tls_callback,
-                                                       const_cast<MailboxLink*>(&link));
-    if (!stream) {
-      close(fd);
-      throw MailboxError(link.label + ": TLS handshake failed", false);
+    bool late = false;
+    {
+      SocketWatchdog dog;
+      ArmedWatchdog armed(dog, fd, handshake_deadline(link));
+      stream = mailstream_ssl_open_with_callback_timeout(fd, timeout, mailbox_tls_callback,
+                                                         const_cast<MailboxLink*>(&link));
+      late = armed.fired();
+    }
+    if (!stream || late) {
+      if (stream) {
+        mailstream_close(stream);
+      } else {
+        close(fd);
+      }
+      throw MailboxError(link.label + ": TLS handshake failed" +
+                             (late ? ": not done within " + handshake_seconds(link) : ""),
+                         false);
     }
   } else {
     stream = mailstream_socket_open_timeout(fd, timeout);
@@ -286,6 +307,14 @@ mailstream* open_mailbox_stream(const MailboxLink& link) {
     throw;
   }
   return stream;
+}
+
+SocketWatchdog::TimePoint handshake_deadline(const MailboxLink& link) {
+  return steady_clock::now() + 2 * link.io_timeout;
+}
+
+std::string handshake_seconds(const MailboxLink& link) {
+  return std::to_string((2 * link.io_timeout).count()) + " s";
 }
 
 void finish_starttls(mailstream* stream, const MailboxLink& link) {

@@ -19,6 +19,7 @@
 
 #include "mailbox_tls_guard.hpp"
 #include "mailcanary/config/config.hpp"
+#include "socket_watchdog.hpp"
 
 namespace mailcanary::probes {
 
@@ -52,6 +53,12 @@ void set_mailbox_stream_opener_for_tests(MailboxStreamOpener opener);
 /// For libetpan's *_with_callback TLS functions, with the MailboxLink as data: sets SNI
 /// when the server is named by a host name.
 void mailbox_tls_callback(struct mailstream_ssl_context* ctx, void* link);
+
+/// When a TLS handshake started now must be done (2 x the I/O timeout: libetpan's own
+/// timeout applies to each wait, so a handshake dripped byte by byte would never end),
+/// and that bound as text ("20 s").
+SocketWatchdog::TimePoint handshake_deadline(const MailboxLink& link);
+std::string handshake_seconds(const MailboxLink& link);
 
 /// After STARTTLS (IMAP) or STLS (POP3) succeeded in libetpan: refuses plaintext the
 /// server sent ahead of the handshake, checks the certificate, installs the guard again.

@@ -137,9 +137,19 @@ class Pop3Reader final : public MailboxReader {
             link_.label + ": STLS required (tls = \"starttls\") but not offered by the server",
             true);
       }
+      bool late = false;
       {
         SigpipeBlock no_sigpipe;
+        SocketWatchdog dog;
+        ArmedWatchdog armed(dog, mailstream_low_get_fd(mailstream_get_low(pop->pop3_stream)),
+                            handshake_deadline(link_));
         rc = mailpop3_socket_starttls_with_callback(pop.get(), mailbox_tls_callback, &link_);
+        late = armed.fired();
+      }
+      if (late) {
+        throw MailboxError(link_.label + ": TLS handshake after STLS failed: not done within " +
+                               handshake_seconds(link_),
+                           false);
       }
       if (rc == MAILPOP3_ERROR_STLS_NOT_SUPPORTED) {
         fail(pop.get(), "STLS refused", rc, true);
