@@ -1,6 +1,7 @@
 #include "imap_shape.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace mailcanary::probes {
 
@@ -32,6 +33,9 @@ std::string ImapShape::byte(char c) {
   }
   if (c == '\n') {
     return line_end();
+  }
+  if (head_.size() < kHeadBytes) {
+    head_ += c;
   }
   // IMAP allows no NUL outside a literal; libetpan reads a line as a C string, and a NUL
   // in a PERMANENTFLAGS list crashed it (fuzz_imap_answer: "(\\" NUL ")").
@@ -74,7 +78,92 @@ std::string ImapShape::line_end() {
   escaped_ = false;
   depth_ = 0;
   line_start_ = true;
-  return "";
+  std::string error = check_code();
+  head_.clear();
+  return error;
+}
+
+namespace {
+
+bool iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::toupper(static_cast<unsigned char>(x)) ==
+                  std::toupper(static_cast<unsigned char>(y));
+         });
+}
+
+// RFC 3501's ATOM-CHAR: any CHAR but atom-specials ("(" ")" "{" SP CTL "%" "*" DQUOTE
+// "\" "]").
+bool atom_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u > 0x20 && u < 0x7f && std::string_view("(){%*\"\\]").find(c) == std::string_view::npos;
+}
+
+// "(" [flag-perm *(SP flag-perm)] ")" "]" at the start of `s`, flag-perm being "\*",
+// "\" atom or atom.
+bool plain_flag_list(std::string_view s) {
+  if (s.empty() || s.front() != '(') {
+    return false;
+  }
+  s.remove_prefix(1);
+  bool first = true;
+  while (!s.empty() && s.front() != ')') {
+    if (!first) {
+      if (s.front() != ' ') {
+        return false;
+      }
+      s.remove_prefix(1);
+    }
+    first = false;
+    std::size_t n = 0;
+    if (s.substr(0, 2) == "\\*") {
+      n = 2;
+    } else {
+      const std::size_t start = !s.empty() && s.front() == '\\' ? 1 : 0;
+      n = start;
+      while (n < s.size() && atom_char(s[n])) {
+        ++n;
+      }
+      if (n == start) {
+        return false;
+      }
+    }
+    s.remove_prefix(n);
+  }
+  return s.substr(0, 2) == ")]";
+}
+
+}  // namespace
+
+// A status response ("* OK [...", "A1 NO [...") whose code is PERMANENTFLAGS must carry a
+// plain flag list.
+std::string ImapShape::check_code() const {
+  std::string_view s = head_;
+  const auto sp = s.find(' ');
+  if (sp == std::string_view::npos) {
+    return "";
+  }
+  s.remove_prefix(sp + 1);
+  const auto sp2 = s.find(' ');
+  if (sp2 == std::string_view::npos || s.substr(sp2 + 1, 1) != "[") {
+    return "";
+  }
+  const std::string_view status = s.substr(0, sp2);
+  if (!iequal(status, "OK") && !iequal(status, "NO") && !iequal(status, "BAD") &&
+      !iequal(status, "PREAUTH") && !iequal(status, "BYE")) {
+    return "";
+  }
+  s.remove_prefix(sp2 + 2);
+  constexpr std::string_view kCode = "PERMANENTFLAGS";
+  if (!iequal(s.substr(0, kCode.size()), kCode) ||
+      (s.size() > kCode.size() && s[kCode.size()] != ' ' && s[kCode.size()] != ']')) {
+    return "";
+  }
+  s.remove_prefix(kCode.size());
+  if (s.substr(0, 1) == " " && plain_flag_list(s.substr(1))) {
+    return "";
+  }
+  return "a PERMANENTFLAGS code that is not a plain flag list (libetpan cannot parse it)";
 }
 
 // Follows "{N}" at the end of a line, the only place a literal is announced (libetpan

@@ -8,7 +8,9 @@
 // 403 MiB. ImapShape follows the syntax that matters for that (literals, quoted
 // strings, parentheses, line ends, untagged responses, items) and names the first limit
 // an answer breaks, so the connection is cut before libetpan has read the excess. A NUL
-// byte outside a literal is refused too (libetpan parses lines as C strings).
+// byte outside a literal is refused too (libetpan parses lines as C strings), and so is
+// a PERMANENTFLAGS response code that is not a plain flag list: libetpan 1.9.4 crashes
+// freeing one it fails to parse (fuzz_imap_answer: a NUL, or "((\Answered", in it).
 #pragma once
 
 #include <cstddef>
@@ -43,6 +45,7 @@ class ImapShape {
   std::string brace(char c);
   std::string announce(bool crlf);
   std::string item(char c);
+  std::string check_code() const;
 
   Limits limits_;
   std::uint64_t literal_left_ = 0;
@@ -57,6 +60,8 @@ class ImapShape {
   int depth_ = 0;
   std::size_t untagged_ = 0;
   std::size_t items_ = 0;
+  std::string head_;  // the response's first bytes outside literals (kHeadBytes at most)
+  static constexpr std::size_t kHeadBytes = 4096;
 };
 
 }  // namespace mailcanary::probes

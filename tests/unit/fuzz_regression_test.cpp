@@ -158,3 +158,34 @@ TEST_CASE("a NUL byte outside an IMAP literal is refused", "[fuzz]") {
   literal.command_sent({}, "1 UID FETCH 7 (BODY.PEEK[])\r\n");
   CHECK(literal.received("* 1 FETCH (UID 7 BODY[] {3}\r\na\0b)\r\n1 OK done\r\n"s) == "");
 }
+
+TEST_CASE("a PERMANENTFLAGS code must be a plain flag list", "[fuzz]") {
+  // fuzz_imap_answer (hour run): "* OK [PERMANENTFLAGS ((\\Answered ...)" in a SELECT
+  // answer crashed libetpan 1.9.4 (clist_foreach on a null list, freeing the failed parse),
+  // as the NUL above did: any PERMANENTFLAGS code it cannot parse is refused.
+  const std::string refused =
+      "a PERMANENTFLAGS code that is not a plain flag list (libetpan cannot parse it)";
+  const auto answer = [](const std::string& line) {
+    auto g = imap_guard();
+    REQUIRE(g.received("* OK ready\r\n") == "");
+    g.command_sent({}, "2 SELECT INBOX\r\n");
+    return g.received(line);
+  };
+  CHECK(answer("* OK [PERMANENTFLAGS ((\\Answered \\Flagged)] x\r\n") == refused);
+  CHECK(answer("* OK [PERMANENTFLAGS (\\Answered] x\r\n") == refused);
+  CHECK(answer("* OK [PERMANENTFLAGS] x\r\n") == refused);
+  CHECK(answer("* OK [PERMANENTFLAGS (\\Seen )] x\r\n") == refused);
+  CHECK(answer("* OK [PERMANENTFLAGS (\"x\")] x\r\n") == refused);
+  CHECK(answer("2 OK [permanentflags (a b] done\r\n") == refused);
+  // As Dovecot, Cyrus and others send it, split anywhere; other codes are not looked at.
+  CHECK(answer("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded "
+               "\\*)] Flags permitted.\r\n") == "");
+  CHECK(answer("* OK [PERMANENTFLAGS ()] No permanent flags permitted\r\n") == "");
+  auto split = imap_guard();
+  REQUIRE(split.received("* OK ready\r\n") == "");
+  split.command_sent({}, "2 SELECT INBOX\r\n");
+  CHECK(split.received("* OK [PERMANENT") == "");
+  CHECK(split.received("FLAGS (\\Seen \\*)] ok\r\n2 OK [READ-WRITE] done\r\n") == "");
+  CHECK(answer("* OK [PERMANENTFLAGSX (((] x\r\n") == "");
+  CHECK(answer("* 1 FETCH (ENVELOPE (\"[PERMANENTFLAGS ((\" NIL))\r\n") == "");
+}
