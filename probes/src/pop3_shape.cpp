@@ -35,6 +35,7 @@ void Pop3Shape::command_sent(std::string_view bytes) {
   column_ = 0;
   dot_line_ = false;
   numbered_ = false;
+  has_rest_ = false;
   number_.clear();
   listed_ = 0;
 }
@@ -69,7 +70,11 @@ std::string Pop3Shape::byte(char c) {
   } else if (column == 1 && dot_line_) {
     dot_line_ = c == '\r' || c == '\0';
   }
-  if (kind_ != Kind::listing || numbered_) {
+  if (kind_ != Kind::listing) {
+    return "";
+  }
+  if (numbered_) {
+    has_rest_ = has_rest_ || (c != ' ' && c != '\r');
     return "";
   }
   if (c == ' ') {
@@ -88,15 +93,25 @@ std::string Pop3Shape::line_end() {
     part_ = ok_ && kind_ != Kind::single ? Part::body : Part::done;
   } else if (dot_line_) {
     part_ = Part::done;
-  } else if (kind_ == Kind::listing && !numbered_) {
-    if (!number_.empty() && number_.back() == '\r') {
-      number_.pop_back();
+  } else if (kind_ == Kind::listing) {
+    if (!numbered_) {
+      if (!number_.empty() && number_.back() == '\r') {
+        number_.pop_back();
+      }
+      error = check_number();
     }
-    error = check_number();
+    // libetpan reads the size (LIST) or unique id (UIDL) after the number unchecked:
+    // "1" alone on a line crashed it (fuzz_pop3_answer, hour run).
+    if (error.empty() && !has_rest_) {
+      error = "the " + std::string(verb_ == "UIDL" ? "UIDL" : "LIST") +
+              " listing line of message " + std::to_string(listed_) +
+              " has nothing after its number";
+    }
   }
   column_ = 0;
   dot_line_ = false;
   numbered_ = false;
+  has_rest_ = false;
   number_.clear();
   return error;
 }

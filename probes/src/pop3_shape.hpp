@@ -55,6 +55,7 @@ class Pop3Shape {
   std::size_t column_ = 0;    // bytes of the current line so far
   bool dot_line_ = false;     // the current line ends a multi-line answer
   bool numbered_ = false;     // the listing line's message number was checked
+  bool has_rest_ = false;     // something follows the number on the listing line
   std::string number_;        // the listing line up to its first space (at most 24 bytes)
   std::uint32_t listed_ = 0;  // lines of the listing so far
 };

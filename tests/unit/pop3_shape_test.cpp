@@ -91,6 +91,18 @@ TEST_CASE("listing lines are numbered 1, 2, 3, ... in order: no gap, repeat or s
   CHECK(s.feed("+OK\r\n1 a\r\n2 b\r\n.\r\n") == "");
 }
 
+TEST_CASE("a listing line has something after its number", "[mailbox][pop3shape]") {
+  // fuzz_pop3_answer (hour run): "1" alone on a LIST line crashed libetpan 1.9.4, which
+  // reads the size after the number unchecked.
+  CHECK(after("LIST\r\n").feed("+OK\r\n1\r\n") ==
+        "the LIST listing line of message 1 has nothing after its number");
+  CHECK(after("LIST\r\n").feed("+OK\r\n1 10\r\n2\n") ==
+        "the LIST listing line of message 2 has nothing after its number");
+  CHECK(after("UIDL\r\n").feed("+OK\r\n1 \r\n") ==
+        "the UIDL listing line of message 1 has nothing after its number");
+  CHECK(after("UIDL\r\n").feed("+OK\r\n1 a\r\n2 b\n.\n") == "");
+}
+
 TEST_CASE("a lone CR or NUL does not end a line", "[mailbox][pop3shape]") {
   CHECK(after("LIST\r\n").feed(bytes("+OK\r\n1 a\rb\0c\r\n2 x\r0 y\r\n.\r\n")) == "");
   // ".\r" and ".\0" lines end a listing (libetpan ends it at ".\0" too): nothing may follow.
