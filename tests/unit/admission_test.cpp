@@ -83,6 +83,8 @@ TEST_CASE("one /64 reaches the per-address cap however many addresses it uses", 
   CHECK(elsewhere.admit);
   CHECK_FALSE(elsewhere.shed);
   // IPv4-mapped IPv6 and plain IPv4 are one client.
-  std::vector<Slot> v4{slot(1, client_group("::ffff:192.0.2.7"), Phase::receiving, 0)};
+  // (A Slot only views its address: the group must outlive it.)
+  const std::string mapped = client_group("::ffff:192.0.2.7");
+  std::vector<Slot> v4{slot(1, mapped, Phase::receiving, 0)};
   CHECK(admit(v4, client_group("192.0.2.7"), 1, 100).shed == std::optional<std::uint64_t>(1));
 }
