@@ -98,15 +98,8 @@ void check_shape(std::string_view script, std::uint8_t pattern, const ImapShape:
   FUZZ_CHECK(same_place(g, bytewise, pieces));
 }
 
-// FUZZ_VERBOSE=1 in the environment: what the reader made of an input (for seeds).
-void note(const std::string& what) {
-  if (std::getenv("FUZZ_VERBOSE")) {
-    std::fprintf(stderr, "%s\n", what.c_str());
-  }
-}
-
 void check_error(const probes::MailboxError& e) {
-  note(std::string("error: ") + e.what());
+  fuzz::note(std::string("error: ") + e.what());
   const std::string_view what = e.what();
   FUZZ_CHECK(what.rfind("imap imap.example.test:143: ", 0) == 0);
   FUZZ_CHECK(fuzz::printable(what));
@@ -115,7 +108,7 @@ void check_error(const probes::MailboxError& e) {
 void check_found(const std::vector<probes::FoundCanary>& found,
                  const std::set<std::string>& wanted) {
   for (const auto& f : found) {
-    note("found " + f.id + " in " + f.folder);
+    fuzz::note("found " + f.id + " in " + f.folder);
     FUZZ_CHECK(wanted.count(f.id) == 1);
     FUZZ_CHECK(f.folder == "INBOX" || f.folder == "Junk");
     FUZZ_CHECK(f.headers.size() <= probes::kMaxHeaderBytes);
@@ -143,7 +136,7 @@ void run_reader(std::string_view script, std::uint8_t pattern) {
   }
   try {
     for (const auto& b : reader->scan_bounces(wanted)) {
-      note("bounce " + b.id + ": " + b.summary);
+      fuzz::note("bounce " + b.id + ": " + b.summary);
       FUZZ_CHECK(wanted.count(b.id) == 1);
     }
   } catch (const probes::MailboxError& e) {
@@ -155,19 +148,6 @@ void run_reader(std::string_view script, std::uint8_t pattern) {
 }
 
 }  // namespace
-
-// Leaks inside libetpan 1.9.4 that our code cannot free, each on an answer that fails to
-// parse (the session is then dropped): the hour's run found a FETCH section that does
-// not parse ("BODY[HEADER.FIELRETR ...]": its section spec, 40 bytes), a response code
-// not closed ("* OK [PETS" CRLF: its atom, up to a line) and a literal inside a FLAGS
-// list ("(\See{0}" CRLF: its string buffer). More such paths surely exist. They are
-// bounded where they would add up: a reader process whose memory grows is retired
-// (isolated_reader.hpp). libetpan has no frame pointers, so LeakSanitizer sees only the
-// allocating function, which is in libetpan: every leak allocated there is suppressed in
-// this harness; leaks of our own code are still found.
-extern "C" const char* __lsan_default_suppressions() {
-  return "leak:libetpan.so\n";
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) {

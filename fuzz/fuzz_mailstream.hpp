@@ -9,7 +9,9 @@
 #include <sys/types.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -17,6 +19,13 @@
 #include "fuzz_support.hpp"
 
 namespace mailcanary::fuzz {
+
+/// FUZZ_VERBOSE=1 in the environment: what the reader made of an input (for seeds).
+inline void note(const std::string& what) {
+  if (std::getenv("FUZZ_VERBOSE")) {
+    std::fprintf(stderr, "%s\n", what.c_str());
+  }
+}
 
 class ScriptedServer {
  public:
@@ -89,3 +98,16 @@ class ScriptedServer {
 };
 
 }  // namespace mailcanary::fuzz
+
+// Leaks inside libetpan 1.9.4 that our code cannot free, each on an answer that fails to
+// parse (the session is then dropped): the hour runs found a FETCH section that does not
+// parse ("BODY[HEADER.FIELRETR ...]": its section spec, 40 bytes), a response code not
+// closed ("* OK [PETS" CRLF: its atom, up to a line) and a literal inside a FLAGS list
+// ("(\\See{0}" CRLF: its string buffer). More such paths surely exist. They are bounded
+// where they would add up: a reader process whose memory grows is retired
+// (isolated_reader.hpp). libetpan has no frame pointers, so LeakSanitizer sees only the
+// allocating function, which is in libetpan: every leak allocated there is suppressed in
+// the mailbox harnesses (each includes this header once); leaks of our code are still found.
+extern "C" const char* __lsan_default_suppressions() {
+  return "leak:libetpan.so\n";
+}

@@ -70,15 +70,8 @@ void check_guard(std::string_view script, std::uint8_t pattern) {
   }
 }
 
-// FUZZ_VERBOSE=1 in the environment: what the reader made of an input (for seeds).
-void note(const std::string& what) {
-  if (std::getenv("FUZZ_VERBOSE")) {
-    std::fprintf(stderr, "%s\n", what.c_str());
-  }
-}
-
 void check_error(const probes::MailboxError& e) {
-  note(std::string("error: ") + e.what());
+  fuzz::note(std::string("error: ") + e.what());
   const std::string_view what = e.what();
   FUZZ_CHECK(what.rfind("pop3 pop.example.test:110: ", 0) == 0);
   FUZZ_CHECK(fuzz::printable(what));
@@ -100,7 +93,7 @@ void run_reader(std::string_view script, std::uint8_t pattern) {
   for (int scan = 0; scan < 2; ++scan) {
     try {
       for (const auto& f : reader->scan(wanted)) {
-        note("found " + f.id);
+        fuzz::note("found " + f.id);
         FUZZ_CHECK(wanted.count(f.id) == 1);
         FUZZ_CHECK(f.folder == "INBOX");
         FUZZ_CHECK(f.headers.size() <= probes::kMaxHeaderBytes);
@@ -114,13 +107,6 @@ void run_reader(std::string_view script, std::uint8_t pattern) {
 }
 
 }  // namespace
-
-// As in fuzz_imap_answer.cpp: leaks allocated inside libetpan on answers that fail to
-// parse are libetpan's, bounded by retiring a reader process that grows; suppressed here
-// so the harness keeps looking for crashes and for leaks of our own code.
-extern "C" const char* __lsan_default_suppressions() {
-  return "leak:libetpan.so\n";
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) {

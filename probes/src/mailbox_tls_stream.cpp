@@ -101,7 +101,8 @@ struct GuardData {
   mailstream_low* inner;
   ResponseGuard guard;
   std::string failure;
-  SocketWatchdog watchdog;  // a read the TLS layer blocks in ends at the answer's deadline
+  bool tls = false;         // the layer below is libetpan's TLS
+  SocketWatchdog watchdog;  // TLS: a read blocked inside a record ends at the deadline
 };
 
 GuardData* guard_of(mailstream_low* s) {
@@ -117,9 +118,12 @@ ssize_t guard_read(mailstream_low* s, void* buf, size_t count) {
     g->failure = std::move(late);
     return -1;
   }
+  // A plain socket read returns what has arrived (libetpan waits at most its I/O timeout
+  // for it), so check_time() above sees a drip; TLS reads a whole record first.
+  const int watched_fd = g->tls ? mailstream_low_get_fd(g->inner) : -1;
   ssize_t n = 0;
   {
-    ArmedWatchdog armed(g->watchdog, mailstream_low_get_fd(g->inner), g->guard.deadline());
+    ArmedWatchdog armed(g->watchdog, watched_fd, g->guard.deadline());
     n = mailstream_low_read(g->inner, buf, count);
     if (armed.fired()) {
       g->failure = g->guard.check_time(g->guard.deadline() + std::chrono::milliseconds(1));
@@ -200,9 +204,9 @@ mailstream_low_driver guard_driver = {
     guard_setup_idle, guard_unsetup_idle, guard_interrupt_idle,
 };
 
-void install_guard(mailstream* stream, const MailboxLink& link) {
+void install_guard(mailstream* stream, const MailboxLink& link, bool tls) {
   mailstream_low* inner = mailstream_get_low(stream);
-  auto* data = new GuardData{inner, ResponseGuard(link.limits, steady_clock::now()), "", {}};
+  auto* data = new GuardData{inner, ResponseGuard(link.limits, steady_clock::now()), "", tls, {}};
   mailstream_low* low = mailstream_low_new(data, &guard_driver);
   if (!low) {
     delete data;
@@ -255,7 +259,7 @@ mailstream* open_mailbox_stream(const MailboxLink& link) {
       throw MailboxError(link.label + ": cannot connect: no test stream", false);
     }
     try {
-      install_guard(stream, link);
+      install_guard(stream, link, false);
     } catch (...) {
       mailstream_close(stream);
       throw;
@@ -301,7 +305,7 @@ mailstream* open_mailbox_stream(const MailboxLink& link) {
     if (cfg.tls == config::TlsMode::implicit) {
       check_certificate(stream, link);
     }
-    install_guard(stream, link);
+    install_guard(stream, link, cfg.tls == config::TlsMode::implicit);
   } catch (...) {
     mailstream_close(stream);
     throw;
@@ -324,7 +328,7 @@ void finish_starttls(mailstream* stream, const MailboxLink& link) {
     throw MailboxError(link.label + ": the server sent data ahead of the TLS handshake", true);
   }
   check_certificate(stream, link);
-  install_guard(stream, link);
+  install_guard(stream, link, true);
 }
 
 std::string guard_failure(mailstream* stream) {

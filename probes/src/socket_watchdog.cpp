@@ -16,6 +16,10 @@ SocketWatchdog::~SocketWatchdog() {
 }
 
 void SocketWatchdog::arm(int fd, TimePoint deadline) {
+  if (fd < 0) {
+    return;  // no socket (a test stream): nothing to shut down
+  }
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     fd_ = fd;
@@ -24,8 +28,13 @@ void SocketWatchdog::arm(int fd, TimePoint deadline) {
     if (!thread_.joinable()) {
       thread_ = std::thread([this] { watch(); });
     }
+    // Arming again for the same answer (every read) leaves the thread asleep: it wakes
+    // at the deadline it already waits for and looks again.
+    wake = deadline < waiting_until_;
   }
-  cv_.notify_all();
+  if (wake) {
+    cv_.notify_all();
+  }
 }
 
 bool SocketWatchdog::disarm() {
@@ -38,8 +47,10 @@ void SocketWatchdog::watch() {
   std::unique_lock lock(mutex_);
   while (!stop_) {
     if (fd_ < 0) {
+      waiting_until_ = TimePoint::max();
       cv_.wait(lock);
     } else if (std::chrono::steady_clock::now() < deadline_) {
+      waiting_until_ = deadline_;
       cv_.wait_until(lock, deadline_);
     } else {
       ::shutdown(fd_, SHUT_RDWR);  // the blocked call returns; the fd stays the caller's

@@ -25,7 +25,7 @@ class SocketWatchdog {
   SocketWatchdog& operator=(const SocketWatchdog&) = delete;
 
   /// From now until disarm(): at `deadline`, shutdown(fd, SHUT_RDWR). The watching thread
-  /// starts at the first arm().
+  /// starts at the first arm(); a negative `fd` arms nothing.
   void arm(int fd, TimePoint deadline);
   /// Ends the watch; true when it shut the socket down since arm().
   bool disarm();
@@ -38,6 +38,7 @@ class SocketWatchdog {
   std::thread thread_;
   int fd_ = -1;  // armed when >= 0
   TimePoint deadline_{};
+  TimePoint waiting_until_ = TimePoint::max();  // what the thread sleeps until
   bool fired_ = false;
   bool stop_ = false;
 };

@@ -141,12 +141,16 @@ Timed timed_get(const std::string& source, int port, const std::string& path) {
   }
   ::close(fd);
   out.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  read_answer(got, out);
+  return out;
+}
+
+void read_answer(const std::string& got, Timed& out) {
   const auto end = got.find("\r\n\r\n");
   if (got.rfind("HTTP/1.", 0) == 0 && got.size() > 12 && end != std::string::npos) {
     out.status = std::atoi(got.substr(9, 3).c_str());
     out.body = got.substr(end + 4);
   }
-  return out;
 }
 
 Crowd::~Crowd() {

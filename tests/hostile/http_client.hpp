@@ -35,6 +35,10 @@ struct Timed {
   std::string body;
 };
 
+/// The status and body of an HTTP answer received whole in `got` into `out` (left as is
+/// when `got` is no complete answer).
+void read_answer(const std::string& got, Timed& out);
+
 /// One GET on a new connection from `source` (as HAProxy checks do); deadline 2 s.
 Timed timed_get(const std::string& source, int port, const std::string& path);
 

@@ -10,6 +10,7 @@
 
 #include "mailbox_probe.hpp"
 #include "mailcanary/probes/mailbox.hpp"
+#include "reader_support.hpp"
 
 using namespace hostile;
 using namespace std::chrono_literals;
@@ -48,32 +49,6 @@ void check_no_credentials_sent(const ScriptedServer& server) {
   CHECK(starttls);
 }
 
-struct Outcome {
-  std::string error;  // "" if the scan did not fail
-  double seconds = 0;
-};
-
-// One POP3 scan by the reader in this process.
-Outcome pop3_scan(std::uint16_t port) {
-  mailcanary::config::MailboxConfig cfg;
-  cfg.name = "drip";
-  cfg.protocol = mailcanary::config::MailboxProtocol::pop3;
-  cfg.server = {"127.0.0.1", port};
-  cfg.user = "canary";
-  cfg.password = "secret";
-  cfg.poll_interval = std::chrono::milliseconds(100);  // I/O timeout 10 s, answers 20 s
-  auto reader = mailcanary::probes::make_mailbox_reader(cfg, "hostile-test-key");
-  Outcome out;
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
-    reader->scan({"mc1-0-none"});
-  } catch (const mailcanary::probes::MailboxError& e) {
-    out.error = e.what();
-  }
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("IMAP and POP3: an answer dripped a byte every 200 ms ends at the answer-time limit",
@@ -93,10 +68,12 @@ TEST_CASE("IMAP and POP3: an answer dripped a byte every 200 ms ends at the answ
     }
     return Reply::fallback;
   });
-  auto pop3_outcome = std::async(std::launch::async, [&pop3] { return pop3_scan(pop3.port()); });
+  auto pop3_outcome = std::async(std::launch::async, [&pop3] {
+    return timed_scan(reader_config(pop3.port(), mailcanary::config::MailboxProtocol::pop3));
+  });
   probe_mailbox("imap drip, a byte every 200 ms", imap, "imap",
                 {"UID SEARCH failed: no complete answer within 20 s", 27, 20});
-  const Outcome p = pop3_outcome.get();
+  const ScanOutcome p = pop3_outcome.get();
   INFO(p.error);
   CHECK(p.error == "pop3 127.0.0.1:" + std::to_string(pop3.port()) +
                        ": LIST failed: no complete answer within 20 s");

@@ -7,25 +7,9 @@
 
 #include "mailcanary/probes/isolated_reader.hpp"
 #include "protocols.hpp"
-
-namespace {
+#include "reader_support.hpp"
 
 using namespace hostile;
-
-mailcanary::config::MailboxConfig imap_config(std::uint16_t port) {
-  mailcanary::config::MailboxConfig c;
-  c.name = "hostile";
-  c.protocol = mailcanary::config::MailboxProtocol::imap;
-  c.server = {"127.0.0.1", port};
-  c.user = "canary";
-  c.password = "secret";
-  c.folder = "INBOX";
-  c.idle = false;
-  c.poll_interval = std::chrono::milliseconds(100);
-  return c;
-}
-
-}  // namespace
 
 TEST_CASE("a reader process whose memory grew too much is replaced after its call",
           "[hostile][reader][isolation]") {
@@ -36,7 +20,7 @@ TEST_CASE("a reader process whose memory grew too much is replaced after its cal
     }
     return Reply::fallback;
   });
-  const auto cfg = imap_config(server.port());
+  const auto cfg = reader_config(server.port());
 
   SECTION("a bound of 0 retires the child after every call: each scan is a new login") {
     auto reader =

@@ -25,6 +25,7 @@
 #include "mailcanary/probes/canary.hpp"
 #include "mailcanary/probes/mailbox.hpp"
 #include "protocols.hpp"
+#include "reader_support.hpp"
 
 namespace {
 
@@ -34,23 +35,10 @@ using mailcanary::probes::MailboxError;
 using std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-const std::string kKey = "hostile-test-key";
+const std::string kKey = kReaderKey;
 
 std::string canary_header(const std::string& id) {
   return "X-Mailcanary-Id: " + mailcanary::probes::canary_token(id, kKey) + "\r\n\r\n";
-}
-
-MailboxConfig imap_config(std::uint16_t port) {
-  MailboxConfig c;
-  c.name = "hostile";
-  c.protocol = mailcanary::config::MailboxProtocol::imap;
-  c.server = {"127.0.0.1", port};
-  c.user = "canary";
-  c.password = "secret";
-  c.folder = "INBOX";
-  c.idle = false;
-  c.poll_interval = std::chrono::milliseconds(100);  // I/O timeout 10 s
-  return c;
 }
 
 long max_rss_kib() {
@@ -104,7 +92,7 @@ TEST_CASE("a FETCH literal announcing a gigabyte is refused at once, nothing all
     }
     return Reply::fallback;
   });
-  auto reader = mailcanary::probes::make_mailbox_reader(imap_config(server.port()), kKey);
+  auto reader = mailcanary::probes::make_mailbox_reader(reader_config(server.port()), kKey);
   std::string what = failing_scan(*reader);
   CHECK(contains(what, "UID FETCH failed"));
   CHECK(contains(what, "1000000000-byte literal (limit 1048576)"));
@@ -125,7 +113,7 @@ TEST_CASE("a response line that never ends is cut at the line limit", "[hostile]
     }
     return Reply::fallback;
   });
-  auto reader = mailcanary::probes::make_mailbox_reader(imap_config(server.port()), kKey);
+  auto reader = mailcanary::probes::make_mailbox_reader(reader_config(server.port()), kKey);
   std::string what = failing_scan(*reader);
   CHECK(contains(what, "UID SEARCH failed"));
   CHECK(contains(what, "a response line longer than 131072 bytes"));
@@ -169,7 +157,7 @@ TEST_CASE("malformed FETCH answers are mailbox errors, and the next scan starts 
         }
         return Reply::fallback;
       });
-      auto reader = mailcanary::probes::make_mailbox_reader(imap_config(server.port()), kKey);
+      auto reader = mailcanary::probes::make_mailbox_reader(reader_config(server.port()), kKey);
       CHECK(contains(failing_scan(*reader), k.expect));
       // The broken session was dropped: the next scan logs in again.
       failing_scan(*reader);
@@ -198,7 +186,7 @@ TEST_CASE(
     }
     return Reply::fallback;
   });
-  auto reader = mailcanary::probes::make_mailbox_reader(imap_config(server.port()), kKey);
+  auto reader = mailcanary::probes::make_mailbox_reader(reader_config(server.port()), kKey);
   const auto t0 = steady_clock::now();
   auto found = reader->scan({id});
   CHECK(steady_clock::now() - t0 < 30s);
@@ -251,7 +239,7 @@ TEST_CASE("10,000 matching messages: newest first, batches of 50, at most 1000 p
     }
     return Reply::fallback;
   });
-  auto reader = mailcanary::probes::make_mailbox_reader(imap_config(server.port()), kKey);
+  auto reader = mailcanary::probes::make_mailbox_reader(reader_config(server.port()), kKey);
 
   auto t0 = steady_clock::now();
   auto found = reader->scan({id});
@@ -296,7 +284,7 @@ TEST_CASE("a server that stops answering is a mailbox error after the I/O timeou
   auto server = imap_server([](Conn&, const std::string& line) {
     return parse_imap(line).verb == "UID SEARCH" ? Reply::done : Reply::fallback;  // silence
   });
-  auto reader = mailcanary::probes::make_mailbox_reader(imap_config(server.port()), kKey);
+  auto reader = mailcanary::probes::make_mailbox_reader(reader_config(server.port()), kKey);
   const auto t0 = steady_clock::now();
   std::string what = failing_scan(*reader);
   CHECK(steady_clock::now() - t0 >= 9s);  // poll_interval 100ms + 10 s
@@ -321,7 +309,7 @@ TEST_CASE("a session the server drops after login is re-established within the s
     }
     return Reply::fallback;
   });
-  auto reader = mailcanary::probes::make_mailbox_reader(imap_config(server.port()), kKey);
+  auto reader = mailcanary::probes::make_mailbox_reader(reader_config(server.port()), kKey);
   reader->prepare();  // connection 1, which the server then drops
   std::this_thread::sleep_for(50ms);
   auto found = reader->scan({id});  // NOOP fails, reconnects, finds it
@@ -333,7 +321,7 @@ TEST_CASE("a session the server drops after login is re-established within the s
 TEST_CASE("STARTTLS required but not offered: a permanent error, no password sent",
           "[hostile][reader][tls]") {
   auto server = imap_server([](Conn&, const std::string&) { return Reply::fallback; });
-  auto cfg = imap_config(server.port());
+  auto cfg = reader_config(server.port());
   cfg.tls = mailcanary::config::TlsMode::starttls;
   auto reader = mailcanary::probes::make_mailbox_reader(cfg, kKey);
   try {
@@ -365,7 +353,7 @@ TEST_CASE("POP3: STLS required but not offered: a permanent error, no password s
         }
         return conn.send("-ERR no\r\n");
       });
-  auto cfg = imap_config(server.port());
+  auto cfg = reader_config(server.port());
   cfg.protocol = mailcanary::config::MailboxProtocol::pop3;
   cfg.tls = mailcanary::config::TlsMode::starttls;
   auto reader = mailcanary::probes::make_mailbox_reader(cfg, kKey);
@@ -408,7 +396,7 @@ TEST_CASE("POP3: a TOP answer that never ends is cut at the answer limit", "[hos
         }
         return conn.send("+OK\r\n");  // USER, PASS
       });
-  auto cfg = imap_config(server.port());
+  auto cfg = reader_config(server.port());
   cfg.protocol = mailcanary::config::MailboxProtocol::pop3;
   auto reader = mailcanary::probes::make_mailbox_reader(cfg, kKey);
   const auto t0 = steady_clock::now();
@@ -428,7 +416,7 @@ TEST_CASE("POP3: a TOP answer that never ends is cut at the answer limit", "[hos
 TEST_CASE("implicit TLS against a plain server fails the handshake quickly",
           "[hostile][reader][tls]") {
   auto server = imap_server([](Conn&, const std::string&) { return Reply::fallback; });
-  auto cfg = imap_config(server.port());
+  auto cfg = reader_config(server.port());
   cfg.tls = mailcanary::config::TlsMode::implicit;
   auto reader = mailcanary::probes::make_mailbox_reader(cfg, kKey);
   CHECK(contains(failing_scan(*reader), "TLS handshake failed"));

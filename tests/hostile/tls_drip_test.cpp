@@ -24,6 +24,7 @@
 
 #include "mailcanary/probes/mailbox.hpp"
 #include "protocols.hpp"
+#include "reader_support.hpp"
 
 using namespace hostile;
 using namespace std::chrono_literals;
@@ -147,33 +148,12 @@ class TlsDripServer {
   std::vector<std::thread> connections_;  // only the serve() thread adds, before joining
 };
 
-struct Outcome {
-  std::string error;  // "" if the scan did not fail
-  double seconds = 0;
-};
-
-// One IMAP scan by the reader in this process, TLS as `tls`, certificate not checked.
-Outcome imap_scan(std::uint16_t port, mailcanary::config::TlsMode tls) {
-  mailcanary::config::MailboxConfig cfg;
-  cfg.name = "tls-drip";
-  cfg.protocol = mailcanary::config::MailboxProtocol::imap;
-  cfg.server = {"127.0.0.1", port};
-  cfg.user = "canary";
-  cfg.password = "secret";
-  cfg.idle = false;
+// One IMAP scan in this process, TLS as `tls`, the certificate not checked.
+ScanOutcome imap_scan(std::uint16_t port, mailcanary::config::TlsMode tls) {
+  auto cfg = reader_config(port);
   cfg.tls = tls;
   cfg.tls_verify = false;
-  cfg.poll_interval = 100ms;  // I/O timeout 10 s; handshakes 20 s, answers 20 s
-  auto reader = mailcanary::probes::make_mailbox_reader(cfg, "hostile-test-key");
-  Outcome out;
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
-    reader->scan({"mc1-0-none"});
-  } catch (const mailcanary::probes::MailboxError& e) {
-    out.error = e.what();
-  }
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return out;
+  return timed_scan(cfg);  // I/O timeout 10 s; handshakes 20 s, answers 20 s
 }
 
 // An IMAP server that offers STARTTLS, answers it, then drips a handshake record.
@@ -203,9 +183,9 @@ TEST_CASE("TLS dripped a byte at a time ends at its limit: handshakes and answer
   using mailcanary::config::TlsMode;
   // Declared before the servers, so that a failing check stops the servers (ending the
   // drips, so the scans) before it waits for the scans.
-  std::future<Outcome> implicit_handshake;
-  std::future<Outcome> implicit_answer;
-  std::future<Outcome> after_starttls;
+  std::future<ScanOutcome> implicit_handshake;
+  std::future<ScanOutcome> implicit_answer;
+  std::future<ScanOutcome> after_starttls;
   TlsDripServer handshake(TlsDripServer::Mode::handshake);
   TlsDripServer record(TlsDripServer::Mode::record);
   auto starttls = imap_dripping_starttls();
@@ -216,9 +196,9 @@ TEST_CASE("TLS dripped a byte at a time ends at its limit: handshakes and answer
   implicit_answer = scan(record.port(), TlsMode::implicit);
   after_starttls = scan(starttls.port(), TlsMode::starttls);
 
-  const auto check = [](std::future<Outcome>& f, const std::string& expected) {
+  const auto check = [](std::future<ScanOutcome>& f, const std::string& expected) {
     REQUIRE(f.wait_for(60s) == std::future_status::ready);  // 30 min without the watchdog
-    const Outcome o = f.get();
+    const ScanOutcome o = f.get();
     INFO(o.error);
     CHECK(o.error.find(expected) != std::string::npos);
     CHECK(o.seconds >= 20);

@@ -93,11 +93,7 @@ Timed timed_get_tls(const std::string& source, int port, const std::string& path
   }
   drop(f);
   out.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  const auto end = got.find("\r\n\r\n");
-  if (got.rfind("HTTP/1.", 0) == 0 && got.size() > 12 && end != std::string::npos) {
-    out.status = std::atoi(got.substr(9, 3).c_str());
-    out.body = got.substr(end + 4);
-  }
+  read_answer(got, out);
   return out;
 }
 

@@ -22,6 +22,22 @@ std::string replace_line(std::string text, const std::string& key, const std::st
   return std::regex_replace(text, std::regex("(^|\n)" + key + " = [^\n]*"), "$1" + line);
 }
 
+/// An agent config (written to a file; its path) with its state in `state_dir`, one
+/// target "t" whose member is `member`, alarms and health after 1 s of failure, and an SMTP
+/// timeout of 15 s: long enough that a held probe ends no result while a test looks.
+std::string state_test_config(const std::string& name, const fs::path& state_dir,
+                              const std::string& member) {
+  std::string text = itest::agent_config_head(name);
+  text = replace_line(text, "state_dir", "state_dir = \"" + state_dir.string() + "\"");
+  text = replace_line(text, "timeout", "timeout = \"15s\"");
+  text +=
+      "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\noutage_window = \"1s\"\n"
+      "health_fail_after = 1\n\n[[target]]\nname = \"t\"\nrcpt = \"canary@example.test\"\n"
+      "mailbox = \"inbox\"\nmembers = [\"" +
+      member + "\"]\n";
+  return itest::write_temp_file(name + ".toml", text);
+}
+
 std::string get(const std::string& address, const std::string& path) {
   return itest::run_command({"/usr/bin/curl", "-s", "--max-time", "5", "http://" + address + path},
                             10s)
@@ -55,16 +71,7 @@ TEST_CASE("with the state disk full the agent keeps probing and serving, then wr
           "[integration][agent][disk]") {
   itest::TmpfsMount disk("2m");
   itest::SwitchableRelay relay("127.0.0.11", 2525);
-  std::string text = itest::agent_config_head("disk");
-  text = replace_line(text, "state_dir", "state_dir = \"" + (disk.dir() / "state").string() + "\"");
-  // Long enough that a held probe ends no result while the test looks (see below).
-  text = replace_line(text, "timeout", "timeout = \"15s\"");
-  text +=
-      "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\noutage_window = \"1s\"\n"
-      "health_fail_after = 1\n\n[[target]]\nname = \"t\"\nrcpt = \"canary@example.test\"\n"
-      "mailbox = \"inbox\"\nmembers = [\"" +
-      relay.address() + "\"]\n";
-  const auto path = itest::write_temp_file("disk.toml", text);
+  const auto path = state_test_config("disk", disk.dir() / "state", relay.address());
   const std::string db = (disk.dir() / "state" / "mailcanary.db").string();
   const std::string labels = "{member=\"" + relay.address() + "\",target=\"t\"}";
 
@@ -134,15 +141,7 @@ TEST_CASE(
     "[integration][agent][disk]") {
   itest::Ext4Mount disk;
   itest::SwitchableRelay relay("127.0.0.11", 2525);
-  std::string text = itest::agent_config_head("readonly");
-  text = replace_line(text, "state_dir", "state_dir = \"" + (disk.dir() / "state").string() + "\"");
-  text = replace_line(text, "timeout", "timeout = \"15s\"");
-  text +=
-      "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\noutage_window = \"1s\"\n"
-      "health_fail_after = 1\n\n[[target]]\nname = \"t\"\nrcpt = \"canary@example.test\"\n"
-      "mailbox = \"inbox\"\nmembers = [\"" +
-      relay.address() + "\"]\n";
-  const auto path = itest::write_temp_file("readonly.toml", text);
+  const auto path = state_test_config("readonly", disk.dir() / "state", relay.address());
   const std::string labels = "{member=\"" + relay.address() + "\",target=\"t\"}";
 
   {
