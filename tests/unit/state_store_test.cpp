@@ -239,8 +239,11 @@ TEST_CASE("state written before a kill -9 is there after the restart", "[state]"
   REQUIRE(child >= 0);
   if (child == 0) {
     ::close(ready[0]);
+    // Outlives the try block: the store must still be open when the kill comes (closed,
+    // SQLite would checkpoint and delete the WAL, and the test would race the close).
+    std::unique_ptr<StateStore> store;
     try {
-      auto store = StateStore::open(dir.path());
+      store = StateStore::open(dir.path());
       store->add_in_flight(canary("mc1-1"));
       store->add_in_flight(canary("mc1-2"));
       store->add_in_flight(canary("mc1-3"));
