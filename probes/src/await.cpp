@@ -13,6 +13,27 @@ void CanaryWaiter::add_lost(const PendingCanary& p) {
   lost_[p.id] = p;
 }
 
+namespace {
+
+// Seconds from acceptance to arrival. The scan that found it bounds it from above; after
+// scans failed, the server's own arrival time (whole seconds, so up to 1 s early) is
+// the better measure, when the server gave one.
+double delivery_seconds(const Clock& clock, std::chrono::steady_clock::time_point accepted,
+                        const FoundCanary& f, bool unread) {
+  const auto now = clock.now();
+  const double seen = std::max(0.0, std::chrono::duration<double>(now - accepted).count());
+  if (!unread || !f.delivered_at) {
+    return seen;
+  }
+  const auto accepted_wall =
+      clock.wall() -
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(now - accepted);
+  const double arrived = std::chrono::duration<double>(*f.delivered_at - accepted_wall).count();
+  return std::clamp(arrived, 0.0, seen);
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& clock) {
   std::vector<std::pair<std::string, Confirmation>> decided;
   if (open_.empty()) {
@@ -28,17 +49,16 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
   try {
     auto found = reader_.scan(wanted);
     last_scan_failed_ = false;
-    const auto now = clock.now();
+    failed_scans_ = 0;
     for (auto& f : found) {
       auto it = open_.find(f.id);
       if (it == open_.end()) {
         if (auto l = lost_.find(f.id); l != lost_.end()) {
           Confirmation c;
           c.state = Confirmation::State::found_after_lost;
+          c.delivery_seconds = delivery_seconds(clock, l->second.accepted_at, f, true);
           c.folder = std::move(f.folder);
           c.headers = std::move(f.headers);
-          c.delivery_seconds =
-              std::max(0.0, std::chrono::duration<double>(now - l->second.accepted_at).count());
           decided.emplace_back(f.id, std::move(c));
           lost_.erase(l);
         }
@@ -46,24 +66,31 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
       }
       Confirmation c;
       c.state = Confirmation::State::found;
+      c.delivery_seconds =
+          delivery_seconds(clock, it->second.accepted_at, f, unread_.count(f.id) > 0);
       c.folder = std::move(f.folder);
       c.headers = std::move(f.headers);
-      c.delivery_seconds =
-          std::max(0.0, std::chrono::duration<double>(now - it->second.accepted_at).count());
       decided.emplace_back(f.id, std::move(c));
+      unread_.erase(f.id);
       open_.erase(it);
     }
   } catch (const MailboxError& e) {
     last_error_ = e.what();
     last_scan_failed_ = true;
-    if (e.permanent()) {
+    ++failed_scans_;
+    for (const auto& [id, p] : open_) {
+      unread_.insert(id);
+    }
+    if (e.permanent() && policy_.permanent_error_decides) {
       for (const auto& [id, p] : open_) {
         Confirmation c;
         c.state = Confirmation::State::reader_failed;
         c.error = last_error_;
         decided.emplace_back(id, std::move(c));
+        add_lost(p);
       }
       open_.clear();
+      unread_.clear();
       return decided;
     }
   }
@@ -75,6 +102,7 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
     try {
       for (const auto& b : bounces_->scan_bounces(still_open)) {
         if (open_.erase(b.id) > 0) {
+          unread_.erase(b.id);
           Confirmation c;
           c.state = Confirmation::State::bounced;
           c.error = b.summary;
@@ -86,7 +114,7 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
     }
   }
   // Past its deadline, a canary is decided: not found if the reader was working, a
-  // reader failure if the reader could not look.
+  // reader failure if the reader could not look. Either way it is still looked for.
   const auto now = clock.now();
   for (auto it = lost_.begin(); it != lost_.end();) {
     it = now - it->second.deadline > kLostWatch ? lost_.erase(it) : std::next(it);
@@ -97,10 +125,10 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
       if (last_scan_failed_) {
         c.state = Confirmation::State::reader_failed;
         c.error = last_error_;
-      } else {
-        add_lost(it->second);
       }
+      add_lost(it->second);
       decided.emplace_back(it->first, std::move(c));
+      unread_.erase(it->first);
       it = open_.erase(it);
     } else {
       ++it;
@@ -123,6 +151,12 @@ std::chrono::milliseconds CanaryWaiter::next_wait(const Clock& clock) const {
   });
   auto step =
       fresh ? std::min(policy_.fast_interval, policy_.poll_interval) : policy_.poll_interval;
+  if (last_scan_failed_) {
+    // The mailbox cannot be read: try again at growing gaps (250 ms, 500 ms, ... up to
+    // poll_interval), not at the fast interval, so a server that is down is not hammered.
+    const int doublings = std::min(failed_scans_ - 1, 10);
+    step = std::min(policy_.poll_interval, kFirstRetry * (1 << std::max(doublings, 0)));
+  }
   return std::clamp(until, std::chrono::milliseconds(1), step);
 }
 

@@ -55,6 +55,31 @@ std::string new_canary_id(std::chrono::system_clock::time_point now) {
   return std::string("mc1-") + ts.data() + "-" + to_hex(random.data(), random.size());
 }
 
+std::optional<std::chrono::system_clock::time_point> canary_id_time(std::string_view id) {
+  if (!id.starts_with("mc1-")) {
+    return std::nullopt;
+  }
+  id.remove_prefix(4);
+  const auto dash = id.find('-');
+  if (dash == 0 || dash == std::string_view::npos || dash > 12) {
+    return std::nullopt;  // 12 hex digits reach far past any real clock
+  }
+  long long secs = 0;
+  for (char c : id.substr(0, dash)) {
+    int v = -1;
+    if (c >= '0' && c <= '9') {
+      v = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      v = c - 'a' + 10;
+    }
+    if (v < 0) {
+      return std::nullopt;
+    }
+    secs = secs * 16 + v;
+  }
+  return std::chrono::system_clock::time_point(std::chrono::seconds(secs));
+}
+
 std::string sign_canary_id(std::string_view id, std::string_view key) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
   unsigned int len = 0;

@@ -38,27 +38,12 @@ struct ImapDeleter {
   void operator()(mailimap* m) const { mailimap_free(m); }
 };
 
-char* dup(std::string_view s) {
-  char* p = static_cast<char*>(std::malloc(s.size() + 1));
-  std::memcpy(p, s.data(), s.size());
-  p[s.size()] = '\0';
-  return p;
-}
-
-std::string printable(const char* text, std::size_t max) {
-  std::string out;
-  for (const char* p = text; *p && out.size() < max; ++p) {
-    const auto c = static_cast<unsigned char>(*p);
-    out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
-  }
-  return out;
-}
-
 class ImapReader final : public MailboxReader {
  public:
   ImapReader(config::MailboxConfig cfg, std::string key)
       : cfg_(std::move(cfg)), key_(std::move(key)) {
     link_ = make_mailbox_link(cfg_, "imap", ImapShape::Limits{});
+    link_.commands = &commands_;
   }
   ImapReader(const ImapReader&) = delete;
   ImapReader& operator=(const ImapReader&) = delete;
@@ -80,7 +65,7 @@ class ImapReader final : public MailboxReader {
     // message/rfc822 part, which Dovecot's BODY search does not look at (measured with a
     // real Postfix DSN): TEXT does. It also matches a canary itself; parse_dsn() tells
     // the two apart, and each message is read once.
-    std::vector<std::uint32_t> uids = search(mailimap_search_key_new_text(dup(kCanaryHeader)));
+    std::vector<std::uint32_t> uids = search(mailimap_search_key_new_text(imap_dup(kCanaryHeader)));
     forget_gone(memory.reports, uids);
     // Reports not read yet, newest first, a bounded number per scan.
     std::size_t read = 0;
@@ -109,6 +94,8 @@ class ImapReader final : public MailboxReader {
 
   void prepare() override { ensure_connected(); }
   std::uint64_t reconnects() const override { return reconnects_; }
+  std::uint64_t commands() const override { return commands_; }
+  std::uint64_t leftovers_removed() const override { return leftovers_; }
 
   // With IDLE, the server pushes "* N EXISTS" when mail lands: wait on the socket for
   // that (or `max`), then leave IDLE so the next scan can run. Each wait is a fresh IDLE,
@@ -291,29 +278,36 @@ class ImapReader final : public MailboxReader {
                      std::vector<FoundCanary>& found) {
     // HEADER with an empty string matches every message that has the field.
     std::vector<std::uint32_t> uids =
-        search(mailimap_search_key_new_header(dup(kCanaryHeader), dup("")));
+        search(mailimap_search_key_new_header(imap_dup(kCanaryHeader), imap_dup("")));
     auto& memory = folders_[folder];
     forget_gone(memory.ids, uids);
     // What to fetch: messages never looked at (newest first, a bounded number per scan:
     // a mailbox holding thousands of foreign canaries costs the same as one with a few),
     // and known canaries that are wanted now (their headers are the evidence).
     std::vector<std::uint32_t> to_fetch;
+    std::vector<std::uint32_t> to_delete;
+    std::uint64_t leftovers = 0;
+    const auto now = std::chrono::system_clock::now();
     std::size_t fresh = 0;
     for (auto it = uids.rbegin(); it != uids.rend(); ++it) {
       auto known = memory.ids.find(*it);
       if (known != memory.ids.end()) {
         if (!known->second.empty() && wanted.count(known->second)) {
           to_fetch.push_back(*it);
+        } else if (!known->second.empty() && is_leftover(known->second, cfg_, now)) {
+          to_delete.push_back(*it);
+          ++leftovers;
         }
       } else if (fresh < kMaxNewPerScan) {
         to_fetch.push_back(*it);
         ++fresh;
       }
     }
-    std::vector<std::uint32_t> to_delete;
     for (std::size_t start = 0; start < to_fetch.size(); start += kFetchBatch) {
       const std::size_t end = std::min(to_fetch.size(), start + kFetchBatch);
-      for (auto& [uid, headers] : fetch_canary_headers(to_fetch, start, end)) {
+      for (auto& fetched : fetch_canary_headers(to_fetch, start, end)) {
+        const std::uint32_t uid = fetched.uid;
+        std::string& headers = fetched.text;
         auto values = header_values(headers, kCanaryHeader, 1);
         auto id = values.empty() ? std::nullopt : verify_canary_token(values.front(), key_);
         auto [entry, is_new] = memory.ids.emplace(uid, id.value_or(""));
@@ -325,9 +319,15 @@ class ImapReader final : public MailboxReader {
         }
         entry->second = *id;
         if (wanted.count(*id) == 0) {
-          continue;  // someone else's (another agent, an earlier run): not ours to touch
+          // Left by an earlier run and long past any deadline: ours to remove. Younger:
+          // maybe another agent's with the same key, waiting for it.
+          if (is_leftover(*id, cfg_, now)) {
+            to_delete.push_back(uid);
+            ++leftovers;
+          }
+          continue;
         }
-        found.push_back({*id, folder, std::move(headers)});
+        found.push_back({*id, folder, std::move(headers), fetched.internal_date});
         to_delete.push_back(uid);
       }
     }
@@ -336,6 +336,7 @@ class ImapReader final : public MailboxReader {
       for (auto uid : to_delete) {
         memory.ids.erase(uid);
       }
+      leftovers_ += leftovers;
     }
   }
 
@@ -391,25 +392,12 @@ class ImapReader final : public MailboxReader {
     return uids;
   }
 
-  // The evidence header fields (at most kMaxHeaderBytes each) of uids[start, end),
-  // which are in descending order.
-  std::vector<std::pair<std::uint32_t, std::string>> fetch_canary_headers(
-      const std::vector<std::uint32_t>& uids, std::size_t start, std::size_t end) {
-    mailimap_set* set = mailimap_set_new_empty();
-    for (std::size_t i = start; i < end; ++i) {
-      mailimap_set_add_single(set, uids[i]);
-    }
-    clist* names = clist_new();
-    for (std::string_view field :
-         {kCanaryHeader, std::string_view("Received"), std::string_view("Authentication-Results"),
-          std::string_view("Date")}) {
-      clist_append(names, dup(field));
-    }
-    mailimap_section* section = mailimap_section_new_header_fields(mailimap_header_list_new(names));
-    mailimap_fetch_type* type = mailimap_fetch_type_new_fetch_att_list_empty();
-    mailimap_fetch_type_new_fetch_att_list_add(type, mailimap_fetch_att_new_uid());
-    mailimap_fetch_type_new_fetch_att_list_add(
-        type, mailimap_fetch_att_new_body_peek_section_partial(section, 0, kMaxHeaderBytes));
+  // The evidence header fields (at most kMaxHeaderBytes each) and the INTERNALDATE of
+  // uids[start, end), which are in descending order.
+  std::vector<FetchedSection> fetch_canary_headers(const std::vector<std::uint32_t>& uids,
+                                                   std::size_t start, std::size_t end) {
+    mailimap_set* set = uid_set(uids, start, end);
+    mailimap_fetch_type* type = canary_headers_fetch(kMaxHeaderBytes);
     clist* result = nullptr;
     int rc = mailimap_uid_fetch(imap_.get(), set, type, &result);
     mailimap_fetch_type_free(type);
@@ -417,13 +405,13 @@ class ImapReader final : public MailboxReader {
     if (rc != MAILIMAP_NO_ERROR) {
       fail("UID FETCH failed", rc, false);
     }
-    std::vector<std::pair<std::uint32_t, std::string>> out;
+    std::vector<FetchedSection> out;
     for (auto& section : fetched_sections(result, kMaxHeaderBytes)) {
       // Only what was asked for: a server answering for other UIDs is not believed.
       const auto first = uids.begin() + static_cast<std::ptrdiff_t>(start);
       const auto last = uids.begin() + static_cast<std::ptrdiff_t>(end);
       if (section.uid != 0 && std::binary_search(first, last, section.uid, std::greater<>())) {
-        out.emplace_back(section.uid, std::move(section.text));
+        out.push_back(std::move(section));
       }
     }
     mailimap_fetch_list_free(result);
@@ -433,10 +421,7 @@ class ImapReader final : public MailboxReader {
   // The first kMaxHeaderBytes of a whole message (BODY.PEEK[]<0.N>).
   std::string fetch_message_start(std::uint32_t uid) {
     mailimap_set* set = mailimap_set_new_single(uid);
-    mailimap_fetch_type* type = mailimap_fetch_type_new_fetch_att_list_empty();
-    mailimap_fetch_type_new_fetch_att_list_add(
-        type, mailimap_fetch_att_new_body_peek_section_partial(mailimap_section_new(nullptr), 0,
-                                                               kMaxHeaderBytes));
+    mailimap_fetch_type* type = message_start_fetch(kMaxHeaderBytes);
     clist* result = nullptr;
     int rc = mailimap_uid_fetch(imap_.get(), set, type, &result);
     mailimap_fetch_type_free(type);
@@ -453,10 +438,7 @@ class ImapReader final : public MailboxReader {
   }
 
   void remove(const std::vector<std::uint32_t>& uids) {
-    mailimap_set* set = mailimap_set_new_empty();
-    for (auto uid : uids) {
-      mailimap_set_add_single(set, uid);
-    }
+    mailimap_set* set = uid_set(uids, 0, uids.size());
     mailimap_flag_list* flags = mailimap_flag_list_new_empty();
     mailimap_flag_list_add(flags, mailimap_flag_new_deleted());
     mailimap_store_att_flags* att = mailimap_store_att_flags_new_add_flags_silent(flags);
@@ -485,6 +467,8 @@ class ImapReader final : public MailboxReader {
   std::size_t foreign_ = 0;
   bool connected_before_ = false;
   std::uint64_t reconnects_ = 0;
+  std::uint64_t commands_ = 0;
+  std::uint64_t leftovers_ = 0;
   std::unique_ptr<mailimap, ImapDeleter> imap_;  // last: logs out before the rest goes
 };
 

@@ -55,8 +55,13 @@ class IsolatedReader final : public MailboxReader {
     auto reply = call({{"op", "scan"}, {"wanted", wanted}}, kCallTimeout);
     std::vector<FoundCanary> found;
     for (const auto& f : reply.at("found")) {
-      found.push_back({f.at("id").get<std::string>(), f.at("folder").get<std::string>(),
-                       f.at("headers").get<std::string>()});
+      FoundCanary c{f.at("id").get<std::string>(), f.at("folder").get<std::string>(),
+                    f.at("headers").get<std::string>(), std::nullopt};
+      if (f.contains("delivered_ms")) {
+        c.delivered_at = std::chrono::system_clock::time_point(
+            std::chrono::milliseconds(f.at("delivered_ms").get<std::int64_t>()));
+      }
+      found.push_back(std::move(c));
     }
     return found;
   }
@@ -86,6 +91,8 @@ class IsolatedReader final : public MailboxReader {
 
   std::size_t foreign_seen() const override { return foreign_base_ + foreign_; }
   std::uint64_t reconnects() const override { return reconnects_base_ + reconnects_; }
+  std::uint64_t commands() const override { return commands_base_ + commands_; }
+  std::uint64_t leftovers_removed() const override { return leftovers_base_ + leftovers_; }
 
  private:
   void start_child() {
@@ -120,6 +127,10 @@ class IsolatedReader final : public MailboxReader {
     retired_ = false;
     foreign_ = 0;
     reconnects_ = 0;
+    commands_base_ += commands_;
+    commands_ = 0;
+    leftovers_base_ += leftovers_;
+    leftovers_ = 0;
     started_before_ = true;
     try {
       wire::send(fd_,
@@ -203,6 +214,8 @@ class IsolatedReader final : public MailboxReader {
     }
     foreign_ = reply.value("foreign", std::size_t{0});
     reconnects_ = reply.value("reconnects", std::uint64_t{0});
+    commands_ = reply.value("commands", std::uint64_t{0});
+    leftovers_ = reply.value("leftovers", std::uint64_t{0});
     if (reply.value("retire", false)) {
       stop_child();  // it is logging out; the next call starts a fresh one
       retired_ = true;
@@ -226,6 +239,10 @@ class IsolatedReader final : public MailboxReader {
   std::size_t foreign_base_ = 0;
   std::uint64_t reconnects_ = 0;
   std::uint64_t reconnects_base_ = 0;
+  std::uint64_t commands_ = 0;  // as the current child counts
+  std::uint64_t commands_base_ = 0;
+  std::uint64_t leftovers_ = 0;  // as the current child counts
+  std::uint64_t leftovers_base_ = 0;
 };
 
 }  // namespace

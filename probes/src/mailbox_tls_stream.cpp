@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -101,8 +102,9 @@ struct GuardData {
   mailstream_low* inner;
   ResponseGuard guard;
   std::string failure;
-  bool tls = false;         // the layer below is libetpan's TLS
-  SocketWatchdog watchdog;  // TLS: a read blocked inside a record ends at the deadline
+  bool tls = false;                   // the layer below is libetpan's TLS
+  SocketWatchdog watchdog;            // TLS: a read blocked inside a record ends at the deadline
+  std::uint64_t* commands = nullptr;  // MailboxLink::commands
 };
 
 GuardData* guard_of(mailstream_low* s) {
@@ -152,8 +154,11 @@ ssize_t guard_write(mailstream_low* s, const void* buf, size_t count) {
   if (!g->failure.empty()) {
     return -1;
   }
-  g->guard.command_sent(steady_clock::now(),
-                        std::string_view(static_cast<const char*>(buf), count));
+  const std::string_view bytes(static_cast<const char*>(buf), count);
+  g->guard.command_sent(steady_clock::now(), bytes);
+  if (g->commands && bytes != "DONE\r\n") {
+    *g->commands += static_cast<std::uint64_t>(std::count(bytes.begin(), bytes.end(), '\n'));
+  }
   SigpipeBlock no_sigpipe;
   return mailstream_low_write(g->inner, buf, count);
 }
@@ -206,7 +211,8 @@ mailstream_low_driver guard_driver = {
 
 void install_guard(mailstream* stream, const MailboxLink& link, bool tls) {
   mailstream_low* inner = mailstream_get_low(stream);
-  auto* data = new GuardData{inner, ResponseGuard(link.limits, steady_clock::now()), "", tls, {}};
+  auto* data = new GuardData{
+      inner, ResponseGuard(link.limits, steady_clock::now()), "", tls, {}, link.commands};
   mailstream_low* low = mailstream_low_new(data, &guard_driver);
   if (!low) {
     delete data;

@@ -14,6 +14,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -28,6 +29,9 @@ struct MailboxLink {
   std::string label;                    // "imap 127.0.0.1:1993": prefix of every error
   std::chrono::seconds io_timeout{10};  // connect, handshake, each wait for bytes
   ResponseGuard::Limits limits;
+  /// Counts the command lines written (not IMAP's "DONE" that ends an IDLE), when set;
+  /// owned by the reader, it outlives its sessions.
+  std::uint64_t* commands = nullptr;
 };
 
 /// The link of a reader for `cfg` (which must outlive it): errors prefixed with

@@ -42,6 +42,7 @@ class Pop3Reader final : public MailboxReader {
   Pop3Reader(config::MailboxConfig cfg, std::string key)
       : cfg_(std::move(cfg)), key_(std::move(key)) {
     link_ = make_mailbox_link(cfg_, "pop3", std::nullopt);  // POP3: lines, no syntax
+    link_.commands = &commands_;
   }
   Pop3Reader(const Pop3Reader&) = delete;
   Pop3Reader& operator=(const Pop3Reader&) = delete;
@@ -56,6 +57,8 @@ class Pop3Reader final : public MailboxReader {
     std::map<std::string, Identified> seen_now;  // by uidl
     std::vector<FoundCanary> found;
     std::size_t fresh = 0;
+    std::uint64_t leftovers = 0;
+    const auto now = std::chrono::system_clock::now();
     // Newest first: a mailbox full of other mail costs at most kMaxNewPerScan TOPs per
     // scan, and the newest messages (where a canary just sent lands) come first.
     for (unsigned i = carray_count(list); i-- > 0;) {
@@ -75,25 +78,31 @@ class Pop3Reader final : public MailboxReader {
       }
       seen_now[uidl] = msg;
       const std::string& id = msg.id;
-      if (!id.empty() && wanted.count(id)) {
-        if (cfg_.delete_found) {
-          rc = mailpop3_dele(pop.get(), info->msg_index);
-          if (rc != MAILPOP3_NO_ERROR) {
-            fail(pop.get(), "DELE failed", rc, false);
-          }
+      const bool is_wanted = !id.empty() && wanted.count(id);
+      const bool leftover = !id.empty() && !is_wanted && is_leftover(id, cfg_, now);
+      if ((is_wanted && cfg_.delete_found) || leftover) {
+        rc = mailpop3_dele(pop.get(), info->msg_index);
+        if (rc != MAILPOP3_NO_ERROR) {
+          fail(pop.get(), "DELE failed", rc, false);
         }
-        found.push_back({id, "INBOX", msg.headers});
+        leftovers += leftover ? 1 : 0;
+      }
+      if (is_wanted) {
+        found.push_back({id, "INBOX", msg.headers, std::nullopt});
       }
     }
     rc = mailpop3_quit(pop.get());  // commits the deletions
-    if (rc != MAILPOP3_NO_ERROR && !found.empty() && cfg_.delete_found) {
+    if (rc != MAILPOP3_NO_ERROR && ((!found.empty() && cfg_.delete_found) || leftovers > 0)) {
       fail(pop.get(), "QUIT failed, deletions not committed", rc, false);
     }
+    leftovers_ += leftovers;
     ids_by_uidl_ = std::move(seen_now);  // forget messages that are gone
     return found;
   }
 
   std::size_t foreign_seen() const override { return foreign_; }
+  std::uint64_t commands() const override { return commands_; }
+  std::uint64_t leftovers_removed() const override { return leftovers_; }
 
  private:
   [[noreturn]] void fail(mailpop3* pop, const std::string& what, int rc, bool permanent) {
@@ -222,6 +231,8 @@ class Pop3Reader final : public MailboxReader {
   MailboxLink link_;  // points into cfg_
   std::map<std::string, Identified> ids_by_uidl_;
   std::size_t foreign_ = 0;
+  std::uint64_t commands_ = 0;
+  std::uint64_t leftovers_ = 0;
 };
 
 }  // namespace

@@ -18,7 +18,13 @@ nlohmann::json answer(MailboxReader& reader, Clock& clock, const nlohmann::json&
   if (op == "scan") {
     reply["found"] = nlohmann::json::array();
     for (auto& f : reader.scan(request.at("wanted").get<std::set<std::string>>())) {
-      reply["found"].push_back({{"id", f.id}, {"folder", f.folder}, {"headers", f.headers}});
+      nlohmann::json entry = {{"id", f.id}, {"folder", f.folder}, {"headers", f.headers}};
+      if (f.delivered_at) {
+        entry["delivered_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    f.delivered_at->time_since_epoch())
+                                    .count();
+      }
+      reply["found"].push_back(std::move(entry));
     }
   } else if (op == "scan_bounces") {
     reply["found"] = nlohmann::json::array();
@@ -82,6 +88,8 @@ int serve_mailbox_reader(int fd) {
     }
     reply["foreign"] = reader->foreign_seen();
     reply["reconnects"] = reader->reconnects();
+    reply["commands"] = reader->commands();
+    reply["leftovers"] = reader->leftovers_removed();
     // Measured after the first call (the session and TLS set up): growth beyond is what
     // libetpan's leaks on malformed answers would add up to.
     const std::size_t rss = resident_bytes();

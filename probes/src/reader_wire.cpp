@@ -108,7 +108,8 @@ nlohmann::json to_json(const config::MailboxConfig& c) {
           {"idle", c.idle},
           {"poll_interval_ms", c.poll_interval.count()},
           {"junk_folders", c.junk_folders},
-          {"delete_found", c.delete_found}};
+          {"delete_found", c.delete_found},
+          {"leftover_after_ms", c.leftover_after.count()}};
 }
 
 config::MailboxConfig mailbox_from_json(const nlohmann::json& j) {
@@ -128,6 +129,7 @@ config::MailboxConfig mailbox_from_json(const nlohmann::json& j) {
   c.poll_interval = std::chrono::milliseconds(j.at("poll_interval_ms").get<long long>());
   c.junk_folders = j.at("junk_folders").get<std::vector<std::string>>();
   c.delete_found = j.at("delete_found").get<bool>();
+  c.leftover_after = std::chrono::milliseconds(j.value("leftover_after_ms", 0LL));
   return c;
 }
 

@@ -14,6 +14,7 @@ class ScriptedReader final : public MailboxReader {
  public:
   explicit ScriptedReader(FakeClock& clock) : clock_(clock) {}
   std::map<std::string, std::chrono::steady_clock::time_point> arrivals;
+  bool stamp = false;  // report each canary's arrival time, as an IMAP INTERNALDATE would
   int fail_scans = 0;  // the next N scans throw
   bool permanent = false;
   int scans = 0;
@@ -27,7 +28,12 @@ class ScriptedReader final : public MailboxReader {
     std::vector<FoundCanary> out;
     for (auto it = arrivals.begin(); it != arrivals.end();) {
       if (wanted.count(it->first) && it->second <= clock_.now()) {
-        out.push_back({it->first, "INBOX", "Date: Sun, 29 Nov 2026 02:25:16 +0000\r\n"});
+        std::optional<std::chrono::system_clock::time_point> at;
+        if (stamp) {  // in whole seconds, rounded down like INTERNALDATE
+          at =
+              std::chrono::floor<std::chrono::seconds>(clock_.wall() - (clock_.now() - it->second));
+        }
+        out.push_back({it->first, "INBOX", "Date: Sun, 29 Nov 2026 02:25:16 +0000\r\n", at});
         it = arrivals.erase(it);  // deleted once found
       } else {
         ++it;
@@ -100,6 +106,129 @@ TEST_CASE("a permanent reader failure ends the wait at once as reader_failed", "
   CHECK(res["a"].state == Confirmation::State::reader_failed);
   CHECK(res["a"].error == "connection lost");
   CHECK(clock.now() == t0);
+}
+
+TEST_CASE("in the agent, a permanent reader failure keeps canaries open until their deadline",
+          "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  auto t0 = clock.now();
+  reader.arrivals["a"] = t0 + 1s;
+  reader.fail_scans = 20;  // e.g. logins refused while the server shuts down
+  reader.permanent = true;
+  WaitPolicy policy{5s};
+  policy.permanent_error_decides = false;
+  auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 10min}}, policy, clock);
+  CHECK(res["a"].state == Confirmation::State::found);
+}
+
+TEST_CASE("a canary found after the mailbox could not be read gets its real delivery time",
+          "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  reader.stamp = true;
+  auto t0 = clock.now();
+  // Delivered 1.5 s after its acceptance, during a 40 s mailbox outage.
+  reader.arrivals["a"] = t0 + 1500ms;
+  reader.fail_scans = 1000;
+  CanaryWaiter waiter(reader, nullptr, WaitPolicy{5s});
+  waiter.add({"a", t0, t0 + 10min});
+  std::vector<std::pair<std::string, Confirmation>> all;
+  for (int i = 0; i < 1000 && all.empty(); ++i) {
+    if (clock.now() - t0 >= 40s) {
+      reader.fail_scans = 0;  // the mailbox is back
+    }
+    for (auto& d : waiter.step(clock)) {
+      all.push_back(d);
+    }
+    CHECK(waiter.last_scan_failed() == (reader.fail_scans > 0));
+    clock.sleep_for(waiter.next_wait(clock));
+  }
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].second.state == Confirmation::State::found);
+  // INTERNALDATE has whole seconds: the arrival second, not the 40 s the scans took.
+  CHECK(all[0].second.delivery_seconds >= 0.5);
+  CHECK(all[0].second.delivery_seconds <= 1.5);
+  // Without the server's time (POP3), the scan time is all there is.
+  FakeClock clock2;
+  ScriptedReader pop(clock2);
+  auto t1 = clock2.now();
+  pop.arrivals["b"] = t1 + 1500ms;
+  pop.fail_scans = 1000;
+  CanaryWaiter waiter2(pop, nullptr, WaitPolicy{5s});
+  waiter2.add({"b", t1, t1 + 10min});
+  std::vector<std::pair<std::string, Confirmation>> all2;
+  for (int i = 0; i < 1000 && all2.empty(); ++i) {
+    if (clock2.now() - t1 >= 40s) {
+      pop.fail_scans = 0;
+    }
+    for (auto& d : waiter2.step(clock2)) {
+      all2.push_back(d);
+    }
+    clock2.sleep_for(waiter2.next_wait(clock2));
+  }
+  REQUIRE(all2.size() == 1);
+  CHECK(all2[0].second.delivery_seconds >= 40.0);
+}
+
+TEST_CASE("the server's arrival time is not used while the mailbox could be read", "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  reader.stamp = true;
+  auto t0 = clock.now() + 900ms;  // the arrival second starts 100 ms before the acceptance
+  clock.advance(900ms);
+  reader.arrivals["a"] = t0 + 35ms;
+  auto res =
+      await_canaries(reader, nullptr, {{"a", t0, t0 + 60s}}, WaitPolicy{5s, 1s, 10ms}, clock);
+  CHECK(res["a"].delivery_seconds == Approx(0.04));
+}
+
+TEST_CASE("a mailbox that cannot be read is tried at growing gaps, not at the fast interval",
+          "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  auto t0 = clock.now();
+  reader.fail_scans = 1000000;
+  auto res =
+      await_canaries(reader, nullptr, {{"a", t0, t0 + 60s}}, WaitPolicy{5s, 2s, 10ms}, clock);
+  CHECK(res["a"].state == Confirmation::State::reader_failed);
+  // 250 ms, 500 ms, 1 s, 2 s, 4 s, then every 5 s: about 18 tries in 60 s, not 200.
+  CHECK(reader.scans >= 14);
+  CHECK(reader.scans <= 20);
+}
+
+TEST_CASE("a canary decided reader_failed is still removed when it turns up", "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  reader.stamp = true;
+  auto t0 = clock.now();
+  reader.arrivals["a"] = t0 + 1s;
+  reader.fail_scans = 1000000;
+  CanaryWaiter waiter(reader, nullptr, WaitPolicy{1s});
+  waiter.add({"a", t0, t0 + 5s});
+  std::vector<std::pair<std::string, Confirmation>> all;
+  for (int i = 0; i < 100 && !waiter.empty(); ++i) {
+    for (auto& d : waiter.step(clock)) {
+      all.push_back(d);
+    }
+    clock.sleep_for(waiter.next_wait(clock));
+  }
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].second.state == Confirmation::State::reader_failed);
+  // The mailbox is back; a newer canary keeps the waiter scanning.
+  reader.fail_scans = 0;
+  waiter.add({"b", clock.now(), clock.now() + 60s});
+  for (int i = 0; i < 10 && all.size() < 2; ++i) {
+    for (auto& d : waiter.step(clock)) {
+      all.push_back(d);
+    }
+    clock.sleep_for(1s);
+  }
+  REQUIRE(all.size() == 2);
+  CHECK(all[1].first == "a");
+  CHECK(all[1].second.state == Confirmation::State::found_after_lost);
+  CHECK(all[1].second.delivery_seconds <= 1.0);
+  CHECK(reader.arrivals.count("a") == 0);  // removed from the mailbox
 }
 
 TEST_CASE("a reader that fails until the deadline gives reader_failed, not lost", "[await]") {

@@ -75,3 +75,15 @@ TEST_CASE("header values are unfolded and matched case-insensitively", "[canary]
   CHECK(header_values(h, "Received", 1).size() == 1);
   CHECK(header_values(h, "Missing").empty());
 }
+
+TEST_CASE("a canary id tells when it was made; other strings do not", "[canary]") {
+  using namespace std::chrono;
+  const auto t = system_clock::time_point(seconds(1796000000));
+  const std::string id = mailcanary::probes::new_canary_id(t + milliseconds(700));
+  CHECK(mailcanary::probes::canary_id_time(id) == t);
+  CHECK_FALSE(mailcanary::probes::canary_id_time("mc2-6b0c5c00-00"));
+  CHECK_FALSE(mailcanary::probes::canary_id_time("mc1--00"));
+  CHECK_FALSE(mailcanary::probes::canary_id_time("mc1-6B0C5C00-00"));  // not ours: upper case
+  CHECK_FALSE(mailcanary::probes::canary_id_time("mc1-6b0c5c00"));
+  CHECK_FALSE(mailcanary::probes::canary_id_time("mc1-1234567890abc-00"));  // too many digits
+}

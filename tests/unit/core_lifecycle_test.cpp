@@ -187,7 +187,7 @@ TEST_CASE("after stopping nothing is started, logged, alerted or recorded", "[co
   auto found = d.found("before", 0.1);
   REQUIRE(found.size() == 1);
   CHECK(std::get<DropInFlight>(found[0]).canary_id == "before");
-  CHECK(d.core.mailbox_state("inbox", false, "gone", 1, d.now).empty());
+  CHECK(d.core.mailbox_state("inbox", false, "gone", {.reconnects = 1}, d.now).empty());
   CHECK(d.core.stopping(d.now).empty());  // said once
 }
 

@@ -87,18 +87,54 @@ Effects Core::confirmed(const std::string& canary_id, const probes::Confirmation
 }
 
 Effects Core::mailbox_state(const std::string& mailbox, bool read_ok, const std::string& error,
-                            std::uint64_t reconnects, Now) {
+                            const probes::ReaderCounters& counters, Now now) {
   Effects out;
-  if (!read_ok && !stopping_) {
-    log(out, "mailbox " + mailbox + ": " + error, LogLine::Level::warning);
-  }
   auto& mb = mailboxes_[mailbox];
-  if (mb.mailbox.empty() || mb.reconnects != reconnects) {
+  if (mb.mailbox.empty() || !(mb.counters == counters)) {
     mb.mailbox = mailbox;
-    mb.reconnects = reconnects;
+    mb.counters = counters;
     dirty_ = true;
   }
+  // The reader's own view drives the mailbox alarm, so an outage is seen while its
+  // canaries are still in flight (they are decided only at lost_after). The outage
+  // window is the shortest of the targets reading this mailbox.
+  std::optional<config::Duration> window;
+  for (const auto& t : config_->targets) {
+    if (t.mailbox == mailbox && (!window || t.slg.outage_window < *window)) {
+      window = t.slg.outage_window;
+    }
+  }
+  if (window && !stopping_) {
+    observe_mailbox_read(mailbox, *window, read_ok, error, now, out);
+  }
   return out;
+}
+
+void Core::observe_mailbox_read(const std::string& mailbox, config::Duration outage_window, bool ok,
+                                const std::string& detail, Now now, Effects& out) {
+  auto& mb = mailboxes_[mailbox];
+  mb.mailbox = mailbox;
+  const bool was_up = mb.up.value_or(true);
+  mb.up = ok;
+  dirty_ = true;
+  // Logged when it changes, not at every failed scan.
+  if (was_up && !ok) {
+    log(out, "mailbox " + mailbox + " cannot be read: " + detail, LogLine::Level::warning);
+  } else if (!was_up && ok) {
+    log(out, "mailbox " + mailbox + " can be read again");
+  }
+  const auto change = observe_mailbox(mb.status, outage_window, ok, now.wall);
+  if (change != AlarmChange::raised && change != AlarmChange::cleared) {
+    return;
+  }
+  const bool raised = change == AlarmChange::raised;
+  const auto alert = mailbox_alert(mailbox, mb.status, detail, instance_, now.wall);
+  out.push_back(QueueNotification{
+      {"mailbox/" + mailbox, raised ? "firing" : "resolved", encode_alert(alert)}, now.wall});
+  log(out,
+      raised ? "MAILBOX ALARM RAISED for mailbox " + mailbox + ": " + detail
+             : "mailbox alarm cleared for mailbox " + mailbox,
+      raised ? LogLine::Level::error : LogLine::Level::info);
 }
 
 void Core::count(Member& m, const ProbeResult& r) {
@@ -127,23 +163,8 @@ void Core::observe_mailbox_of(const config::TargetConfig& t, const ProbeResult& 
   if (r.stage != probes::Stage::done && r.stage != probes::Stage::mailbox) {
     return;
   }
-  const bool ok = r.cls != probes::ResultClass::mailbox_error;
-  auto& mb = mailboxes_[t.mailbox];
-  mb.mailbox = t.mailbox;
-  mb.up = ok;
-  dirty_ = true;
-  const auto change = observe_mailbox(mb.status, t.slg.outage_window, ok, now.wall);
-  if (change != AlarmChange::raised && change != AlarmChange::cleared) {
-    return;
-  }
-  const bool raised = change == AlarmChange::raised;
-  const auto alert = mailbox_alert(t.mailbox, mb.status, r.detail, instance_, now.wall);
-  out.push_back(QueueNotification{
-      {"mailbox/" + t.mailbox, raised ? "firing" : "resolved", encode_alert(alert)}, now.wall});
-  log(out,
-      raised ? "MAILBOX ALARM RAISED for mailbox " + t.mailbox + ": " + r.detail
-             : "mailbox alarm cleared for mailbox " + t.mailbox,
-      raised ? LogLine::Level::error : LogLine::Level::info);
+  observe_mailbox_read(t.mailbox, t.slg.outage_window, r.cls != probes::ResultClass::mailbox_error,
+                       r.detail, now, out);
 }
 
 void Core::record(ProbeResult r, Now now, Effects& out) {

@@ -229,11 +229,22 @@ std::string self_metrics(const Snapshot& s, const std::string& version) {
       f.add("mailcanary_mailbox_reconnects_total",
             "IMAP sessions opened again after the previous one failed or was dropped.",
             MetricType::Counter);
+  auto& commands =
+      f.add("mailcanary_mailbox_commands_total",
+            "IMAP/POP3 command lines sent to the mailbox server (what confirmation costs it).",
+            MetricType::Counter);
+  auto& leftovers = f.add("mailcanary_mailbox_leftovers_removed_total",
+                          "Canaries of this agent's key removed from the mailbox because nobody "
+                          "waited for them any more (left by an earlier run).",
+                          MetricType::Counter);
   for (const auto& mb : s.mailboxes) {
     if (mb.up) {
       f.sample(up, *mb.up ? 1 : 0, {{"mailbox", mb.mailbox}});
     }
-    f.sample(reconnects, static_cast<double>(mb.reconnects), {{"mailbox", mb.mailbox}});
+    f.sample(reconnects, static_cast<double>(mb.counters.reconnects), {{"mailbox", mb.mailbox}});
+    f.sample(commands, static_cast<double>(mb.counters.commands), {{"mailbox", mb.mailbox}});
+    f.sample(leftovers, static_cast<double>(mb.counters.leftovers_removed),
+             {{"mailbox", mb.mailbox}});
   }
   auto& failures = f.add("mailcanary_alertmanager_send_failures_total",
                          "Failed sends to an Alertmanager.", MetricType::Counter);

@@ -27,7 +27,10 @@ MailboxWatcher::MailboxWatcher(const config::MailboxConfig& mailbox,
       // Fast scans right after acceptance, as in `probe` (see probes::WaitPolicy).
       waiter_(*reader_, bounces_.get(),
               probes::WaitPolicy{mailbox.poll_interval, std::chrono::seconds(2),
-                                 std::chrono::milliseconds(10)}),
+                                 std::chrono::milliseconds(10),
+                                 // Canaries stay open through a refused login too
+                                 // (Dovecot refuses logins while it shuts down).
+                                 /*permanent_error_decides=*/options.login_first}),
       options_(options) {
   thread_ = std::thread([this] { run(); });
 }
@@ -101,8 +104,8 @@ void MailboxWatcher::run() {
     for (auto& d : waiter_.step(clock_)) {  // nothing open (e.g. refused): no scan
       decided.push_back(std::move(d));
     }
-    bool read_failed = false;
-    std::string error;
+    bool read_failed = waiter_.last_scan_failed();
+    std::string error = read_failed ? waiter_.last_error() : "";
     for (const auto& [id, c] : decided) {
       if (c.state == probes::Confirmation::State::reader_failed) {
         read_failed = true;
@@ -111,7 +114,15 @@ void MailboxWatcher::run() {
       decided_(id, c);
     }
     if (health_) {
-      health_(!read_failed, error, reader_->reconnects() + (bounces_ ? bounces_->reconnects() : 0));
+      probes::ReaderCounters counters;
+      for (const auto* r : {reader_.get(), bounces_.get()}) {
+        if (r) {
+          counters.reconnects += r->reconnects();
+          counters.commands += r->commands();
+          counters.leftovers_removed += r->leftovers_removed();
+        }
+      }
+      health_(!read_failed, error, counters);
     }
     {
       std::lock_guard lock(mutex_);

@@ -114,6 +114,10 @@ struct MailboxConfig {
   Duration poll_interval = std::chrono::seconds(5);
   std::vector<std::string> junk_folders;
   bool delete_found = true;  // key: delete
+  /// Not a key: set by the agent to the longest lost_after of the targets reading this
+  /// mailbox. A canary of ours older than that which nobody waits for (left by an earlier
+  /// run) is removed and counted. 0: never.
+  Duration leftover_after{0};
 
   bool operator==(const MailboxConfig&) const = default;
 };

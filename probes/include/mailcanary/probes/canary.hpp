@@ -15,6 +15,10 @@ inline constexpr std::string_view kCanaryHeader = "X-Mailcanary-Id";
 /// bits hex>". Randomness from the OS CSPRNG.
 std::string new_canary_id(std::chrono::system_clock::time_point now);
 
+/// When a canary id made by new_canary_id() was made (whole seconds); nullopt for any
+/// other string.
+std::optional<std::chrono::system_clock::time_point> canary_id_time(std::string_view id);
+
 /// Hex HMAC-SHA256 of `id` under `key` (first 32 hex digits: 128 bits).
 std::string sign_canary_id(std::string_view id, std::string_view key);
 

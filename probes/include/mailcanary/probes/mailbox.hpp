@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -34,6 +35,10 @@ struct FoundCanary {
   std::string id;
   std::string folder;
   std::string headers;  // the header fields evidence is taken from (bounded)
+  /// When the server says the message arrived (IMAP INTERNALDATE, whole seconds), if it
+  /// says. Used for the delivery time of a canary found after the mailbox could not be
+  /// read for a while, when the time of the scan that found it says nothing.
+  std::optional<std::chrono::system_clock::time_point> delivered_at;
 };
 
 struct FoundBounce {
@@ -64,6 +69,19 @@ class MailboxReader {
   /// Sessions opened again after the previous one failed or was dropped, so far (IMAP;
   /// POP3 opens one session per scan by design and reports 0).
   virtual std::uint64_t reconnects() const { return 0; }
+  /// Protocol commands sent to the server so far (what the probe costs the server).
+  virtual std::uint64_t commands() const { return 0; }
+  /// Our own canaries removed because nobody waited for them any more (left by an
+  /// earlier run, older than MailboxConfig::leftover_after), so far.
+  virtual std::uint64_t leftovers_removed() const { return 0; }
+};
+
+/// A reader's running totals, as the agent reports them.
+struct ReaderCounters {
+  std::uint64_t reconnects = 0;
+  std::uint64_t commands = 0;
+  std::uint64_t leftovers_removed = 0;
+  bool operator==(const ReaderCounters&) const = default;
 };
 
 /// A reader for the configured mailbox. Connects lazily, on the first scan.
@@ -96,6 +114,11 @@ struct WaitPolicy {
   std::chrono::milliseconds poll_interval{5000};
   std::chrono::milliseconds fast_window{0};
   std::chrono::milliseconds fast_interval{10};
+  /// true (`probe`, a one-shot run): a permanent reader error (login refused, folder
+  /// missing) decides every open canary reader_failed at once. false (the agent): the
+  /// canaries stay open like through any outage, since a refusal may be the server
+  /// shutting down; only past its deadline is a canary reader_failed.
+  bool permanent_error_decides = true;
 };
 
 /// The incremental form: a set of open canaries, each decided once it is found,
@@ -115,11 +138,19 @@ class CanaryWaiter {
   bool empty() const { return open_.empty(); }
   std::size_t open_count() const { return open_.size(); }
 
-  /// One pass: scans once and returns what is decided now. A permanent reader error
-  /// decides every open canary as reader_failed (a later add() tries again); a
-  /// transient one decides only those past their deadline. A failing bounce reader
-  /// only means bounces go unseen: it never fails a canary.
+  /// One pass: scans once and returns what is decided now. A reader error decides only
+  /// the canaries past their deadline, as reader_failed (a permanent one, with
+  /// WaitPolicy::permanent_error_decides, every open canary). A canary decided
+  /// reader_failed is still looked for, like a lost one: it is removed when the mailbox
+  /// can be read again and reported found_after_lost. A canary found after scans failed
+  /// while it was open gets its delivery time from the server's arrival time
+  /// (FoundCanary::delivered_at) when there is one. A failing bounce reader only means
+  /// bounces go unseen: it never fails a canary.
   std::vector<std::pair<std::string, Confirmation>> step(Clock& clock);
+
+  /// Whether the last scan worked, and what the reader said when it did not.
+  bool last_scan_failed() const { return last_scan_failed_; }
+  const std::string& last_error() const { return last_error_; }
 
   /// How long to wait before the next step: fast_interval while a canary was accepted
   /// within fast_window, else poll_interval, never past the next deadline.
@@ -130,6 +161,9 @@ class CanaryWaiter {
   MailboxReader* bounces_;
   WaitPolicy policy_;
   std::map<std::string, PendingCanary> open_;
+  // Open canaries that were open while a scan failed: their scan time is not their
+  // delivery time.
+  std::set<std::string> unread_;
   // Canaries decided not_found, still looked for (and removed when they turn up) for
   // kLostWatch after their deadline; bounded in count.
   static constexpr std::chrono::hours kLostWatch{24};
@@ -137,6 +171,8 @@ class CanaryWaiter {
   std::map<std::string, PendingCanary> lost_;
   std::string last_error_;
   bool last_scan_failed_ = false;
+  int failed_scans_ = 0;  // in a row
+  static constexpr std::chrono::milliseconds kFirstRetry{250};
 };
 
 /// Runs a CanaryWaiter until every pending canary is decided (found, bounced when

@@ -69,9 +69,9 @@ class Core {
   Effects sent(ProbeResult result, std::chrono::steady_clock::time_point accepted, Now now);
   /// A watcher decided the canary.
   Effects confirmed(const std::string& canary_id, const probes::Confirmation& c, Now now);
-  /// A watcher's scan worked or not; `reconnects`: its readers' total so far.
+  /// A watcher's scan worked or not; `counters`: its readers' totals so far.
   Effects mailbox_state(const std::string& mailbox, bool read_ok, const std::string& error,
-                        std::uint64_t reconnects, Now now);
+                        const probes::ReaderCounters& counters, Now now);
 
   /// SIGHUP with a valid config: swapped in, watchers of changed mailboxes restarted,
   /// discovery asked for at once. `source`: the file, for the log.
@@ -143,6 +143,8 @@ class Core {
   void count(Member& m, const ProbeResult& r);
   void observe_mailbox_of(const config::TargetConfig& t, const ProbeResult& r, Now now,
                           Effects& out);
+  void observe_mailbox_read(const std::string& mailbox, config::Duration outage_window, bool ok,
+                            const std::string& detail, Now now, Effects& out);
   void log(Effects& out, std::string text, LogLine::Level level = LogLine::Level::info) const;
   const config::TargetConfig* target(const std::string& name) const;
   WriteBack write_back();

@@ -18,6 +18,7 @@
 #include "mailcanary/agent/core/alarm.hpp"
 #include "mailcanary/agent/core/records.hpp"
 #include "mailcanary/agent/core/result.hpp"
+#include "mailcanary/probes/mailbox.hpp"
 
 namespace mailcanary::agent {
 
@@ -82,8 +83,8 @@ struct TargetView {
 struct MailboxView {
   std::string mailbox;
   MailboxStatus status;
-  std::optional<bool> up;  // the last read; nullopt: no read yet
-  std::uint64_t reconnects = 0;
+  std::optional<bool> up;           // the last read; nullopt: no read yet
+  probes::ReaderCounters counters;  // of the current watcher
 };
 
 /// The state store as the agent sees it: writes fail on a full or read-only file

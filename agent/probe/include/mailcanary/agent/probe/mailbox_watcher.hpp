@@ -34,10 +34,10 @@ struct MailboxWatcherOptions {
 class MailboxWatcher {
  public:
   using Decided = std::function<void(const std::string& canary_id, const probes::Confirmation&)>;
-  /// Reports after each scan whether it worked, and the readers' reconnects so far (the
-  /// mailbox's and the bounce mailbox's), for logs and metrics.
-  using Health =
-      std::function<void(bool read_ok, const std::string& error, std::uint64_t reconnects)>;
+  /// Reports after each scan whether it worked, and the readers' totals so far (the
+  /// mailbox's and the bounce mailbox's together), for logs and metrics.
+  using Health = std::function<void(bool read_ok, const std::string& error,
+                                    const probes::ReaderCounters& counters)>;
 
   using Options = MailboxWatcherOptions;
 
