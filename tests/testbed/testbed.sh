@@ -557,16 +557,63 @@ cmd_start() {
   load_pids
   postfix_running || die "postfix master is not running after start"
   dovecot_running || die "dovecot master is not running after start"
+  write_pids
+
+  write_env
+  t1=$(now_ms)
+  echo "testbed: running in $RUN (smtp accept $SMTP_ACCEPT:$SMTP_PORT$(have_ipv6 && echo " [$SMTP_ACCEPT6]:$SMTP_PORT"), tempfail $SMTP_TEMPFAIL, permfail $SMTP_PERMFAIL, discard $SMTP_DISCARD, closed $SMTP_CLOSED; tls: starttls $SMTP_STARTTLS, wrong name $SMTP_TLS_WRONG_NAME, no starttls $SMTP_NO_STARTTLS, implicit $SMTP_IMPLICIT:$SMTPS_PORT, expired $SMTP_TLS_EXPIRED, self-signed $SMTP_TLS_SELF_SIGNED, CA $TLS_DIR/ca.crt; auth $SMTP_AUTH:$SUBMISSION_PORT (login only :$SUBMISSION_LOGIN_PORT); bounce $SMTP_BOUNCE; imap $IMAP_HOST:$IMAP_PORT (imaps :$IMAPS_PORT, wrong name $IMAPS_WRONG_NAME:$IMAPS_WRONG_NAME_PORT), pop3 $POP3_HOST:$POP3_PORT (pop3s :$POP3S_PORT); users canary, bounces; env $RUN/env; $((t1 - t0)) ms)"
+}
+
+write_pids() {
   {
     echo "POSTFIX_PID=$POSTFIX_PID"
     echo "POSTFIX_SID=$(proc_session "$POSTFIX_PID")"
     echo "DOVECOT_PID=$DOVECOT_PID"
     echo "DOVECOT_SID=$(proc_session "$DOVECOT_PID")"
   } >"$PIDS_FILE"
+}
 
-  write_env
-  t1=$(now_ms)
-  echo "testbed: running in $RUN (smtp accept $SMTP_ACCEPT:$SMTP_PORT$(have_ipv6 && echo " [$SMTP_ACCEPT6]:$SMTP_PORT"), tempfail $SMTP_TEMPFAIL, permfail $SMTP_PERMFAIL, discard $SMTP_DISCARD, closed $SMTP_CLOSED; tls: starttls $SMTP_STARTTLS, wrong name $SMTP_TLS_WRONG_NAME, no starttls $SMTP_NO_STARTTLS, implicit $SMTP_IMPLICIT:$SMTPS_PORT, expired $SMTP_TLS_EXPIRED, self-signed $SMTP_TLS_SELF_SIGNED, CA $TLS_DIR/ca.crt; auth $SMTP_AUTH:$SUBMISSION_PORT (login only :$SUBMISSION_LOGIN_PORT); bounce $SMTP_BOUNCE; imap $IMAP_HOST:$IMAP_PORT (imaps :$IMAPS_PORT, wrong name $IMAPS_WRONG_NAME:$IMAPS_WRONG_NAME_PORT), pop3 $POP3_HOST:$POP3_PORT (pop3s :$POP3S_PORT); users canary, bounces; env $RUN/env; $((t1 - t0)) ms)"
+# A mailbox outage: Dovecot alone stops, with every session it serves (stopping only
+# the master leaves live IMAP sessions serving); Postfix keeps delivering to Maildir.
+cmd_dovecot_stop() {
+  load_pids
+  local all=() left=() p deadline termed=0
+  mapfile -t all < <(session_members "$DOVECOT_SID")
+  dovecot_running && kill -TERM "$DOVECOT_PID" 2>/dev/null
+  deadline=$(($(now_ms) + STOP_TIMEOUT * 1000))
+  while :; do
+    left=()
+    for p in "${all[@]}"; do alive "$p" && is_mail_daemon "$p" && left+=("$p"); done
+    [[ ${#left[@]} -eq 0 ]] && break
+    if ((!termed)) && ! dovecot_running; then
+      kill -TERM "${left[@]}" 2>/dev/null || true
+      termed=1
+    fi
+    if (($(now_ms) > deadline)); then
+      log "dovecot still running after ${STOP_TIMEOUT}s, kill -9 ${left[*]}"
+      kill -9 "${left[@]}" 2>/dev/null || true
+      break
+    fi
+    sleep "$POLL"
+  done
+  port_open "$IMAP_HOST" "$IMAP_PORT" && die "IMAP still answers after dovecot-stop"
+  return 0
+}
+
+cmd_dovecot_start() {
+  load_pids
+  if ! dovecot_running; then
+    dovecot -c "$DC_CONF" >"$DC_DIR/start.log" 2>&1 9>&- || die "dovecot failed to start"
+  fi
+  local deadline=$(($(now_ms) + READY_TIMEOUT * 1000))
+  until probe "$IMAP_HOST" "$IMAP_PORT" "* OK" "a LOGOUT"; do
+    (($(now_ms) > deadline)) && die "dovecot not ready after ${READY_TIMEOUT}s"
+    sleep "$POLL"
+  done
+  DOVECOT_PID=$(read_pidfile "$DC_PIDFILE")
+  DOVECOT_SID=$DOVECOT_PID
+  dovecot_running || die "dovecot master is not running after dovecot-start"
+  write_pids
 }
 
 write_env() {
@@ -636,9 +683,9 @@ write_env() {
 main() {
   local cmd=${1:-}
   case $cmd in
-  start | stop | status | restart) ;;
+  start | stop | status | restart | dovecot-stop | dovecot-start) ;;
   *)
-    echo "usage: $0 start|stop|status|restart" >&2
+    echo "usage: $0 start|stop|status|restart|dovecot-stop|dovecot-start" >&2
     exit 2
     ;;
   esac
@@ -652,6 +699,8 @@ main() {
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  dovecot-stop) cmd_dovecot_stop ;;
+  dovecot-start) cmd_dovecot_start ;;
   restart)
     cmd_stop
     cmd_start
