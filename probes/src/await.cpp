@@ -18,10 +18,11 @@ namespace {
 // Seconds from acceptance to arrival. The scan that found it bounds it from above; after
 // scans failed, the server's own arrival time (whole seconds, so up to 1 s early) is
 // the better measure, when the server gave one.
-double delivery_seconds(const Clock& clock, std::chrono::steady_clock::time_point accepted,
-                        const FoundCanary& f, bool unread) {
+double delivery_seconds(const Clock& clock, std::chrono::steady_clock::time_point seen_at,
+                        std::chrono::steady_clock::time_point accepted, const FoundCanary& f,
+                        bool unread) {
   const auto now = clock.now();
-  const double seen = std::max(0.0, std::chrono::duration<double>(now - accepted).count());
+  const double seen = std::max(0.0, std::chrono::duration<double>(seen_at - accepted).count());
   if (!unread || !f.delivered_at) {
     return seen;
   }
@@ -46,6 +47,8 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
   for (const auto& [id, p] : lost_) {
     wanted.insert(id);
   }
+  // The scan's start is when it saw what it finds (its NOOP synced the server's view).
+  const auto seen_at = clock.now();
   try {
     auto found = reader_.scan(wanted);
     last_scan_failed_ = false;
@@ -56,7 +59,7 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
         if (auto l = lost_.find(f.id); l != lost_.end()) {
           Confirmation c;
           c.state = Confirmation::State::found_after_lost;
-          c.delivery_seconds = delivery_seconds(clock, l->second.accepted_at, f, true);
+          c.delivery_seconds = delivery_seconds(clock, seen_at, l->second.accepted_at, f, true);
           c.folder = std::move(f.folder);
           c.headers = std::move(f.headers);
           decided.emplace_back(f.id, std::move(c));
@@ -67,11 +70,12 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
       Confirmation c;
       c.state = Confirmation::State::found;
       c.delivery_seconds =
-          delivery_seconds(clock, it->second.accepted_at, f, unread_.count(f.id) > 0);
+          delivery_seconds(clock, seen_at, it->second.accepted_at, f, unread_.count(f.id) > 0);
       c.folder = std::move(f.folder);
       c.headers = std::move(f.headers);
       decided.emplace_back(f.id, std::move(c));
       unread_.erase(f.id);
+      looks_.erase(f.id);
       open_.erase(it);
     }
   } catch (const MailboxError& e) {
@@ -91,6 +95,7 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
       }
       open_.clear();
       unread_.clear();
+      looks_.clear();
       return decided;
     }
   }
@@ -103,6 +108,7 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
       for (const auto& b : bounces_->scan_bounces(still_open)) {
         if (open_.erase(b.id) > 0) {
           unread_.erase(b.id);
+          looks_.erase(b.id);
           Confirmation c;
           c.state = Confirmation::State::bounced;
           c.error = b.summary;
@@ -113,9 +119,10 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
       // Bounces go unseen for now; the canary is still decided by the main mailbox.
     }
   }
+  const auto now = clock.now();
+  schedule_after_scan(seen_at, now);
   // Past its deadline, a canary is decided: not found if the reader was working, a
   // reader failure if the reader could not look. Either way it is still looked for.
-  const auto now = clock.now();
   for (auto it = lost_.begin(); it != lost_.end();) {
     it = now - it->second.deadline > kLostWatch ? lost_.erase(it) : std::next(it);
   }
@@ -129,6 +136,7 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
       add_lost(it->second);
       decided.emplace_back(it->first, std::move(c));
       unread_.erase(it->first);
+      looks_.erase(it->first);
       it = open_.erase(it);
     } else {
       ++it;
@@ -137,27 +145,71 @@ std::vector<std::pair<std::string, Confirmation>> CanaryWaiter::step(Clock& cloc
   return decided;
 }
 
+void CanaryWaiter::add(const PendingCanary& p) {
+  open_[p.id] = p;
+  looks_[p.id] = Looks{p.accepted_at + policy_.first_look, 0};
+}
+
+void CanaryWaiter::schedule_after_scan(std::chrono::steady_clock::time_point scanned,
+                                       std::chrono::steady_clock::time_point now) {
+  using std::chrono::milliseconds;
+  if (last_scan_failed_) {
+    const int doublings = std::min(failed_scans_ - 1, 10);
+    retry_at_ = now + std::min(policy_.poll_interval, kFirstRetry * (1 << std::max(doublings, 0)));
+  } else {
+    retry_at_.reset();
+  }
+  // Every canary this scan looked for gets its next look: first_look x 2^n after its
+  // acceptance, until the gap would pass poll_interval; then every poll_interval.
+  for (auto& [id, l] : looks_) {
+    if (l.next > scanned) {
+      continue;
+    }
+    ++l.done;
+    const auto& p = open_.at(id);
+    const int shift = std::min(l.done, 30);
+    const auto gap = policy_.first_look * (std::int64_t{1} << (shift - 1));
+    if (gap < policy_.poll_interval) {
+      l.next = std::max(p.accepted_at + policy_.first_look * (std::int64_t{1} << shift),
+                        now + policy_.first_look);
+    } else {
+      l.next = now + policy_.poll_interval;
+    }
+  }
+}
+
+bool CanaryWaiter::due(const Clock& clock) const {
+  const auto now = clock.now();
+  for (const auto& [id, p] : open_) {
+    if (p.deadline <= now) {
+      return true;
+    }
+  }
+  if (retry_at_) {
+    return *retry_at_ <= now;
+  }
+  return std::any_of(looks_.begin(), looks_.end(),
+                     [&](const auto& entry) { return entry.second.next <= now; });
+}
+
 std::chrono::milliseconds CanaryWaiter::next_wait(const Clock& clock) const {
   if (open_.empty()) {
     return policy_.poll_interval;
   }
   const auto now = clock.now();
-  auto next_deadline = std::min_element(open_.begin(), open_.end(), [](auto& a, auto& b) {
-                         return a.second.deadline < b.second.deadline;
-                       })->second.deadline;
-  auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next_deadline - now);
-  bool fresh = std::any_of(open_.begin(), open_.end(), [&](auto& entry) {
-    return now - entry.second.accepted_at < policy_.fast_window;
-  });
-  auto step =
-      fresh ? std::min(policy_.fast_interval, policy_.poll_interval) : policy_.poll_interval;
-  if (last_scan_failed_) {
-    // The mailbox cannot be read: try again at growing gaps (250 ms, 500 ms, ... up to
-    // poll_interval), not at the fast interval, so a server that is down is not hammered.
-    const int doublings = std::min(failed_scans_ - 1, 10);
-    step = std::min(policy_.poll_interval, kFirstRetry * (1 << std::max(doublings, 0)));
+  auto at = now + policy_.poll_interval;
+  for (const auto& [id, p] : open_) {
+    at = std::min(at, p.deadline);
   }
-  return std::clamp(until, std::chrono::milliseconds(1), step);
+  if (retry_at_) {
+    at = std::min(at, *retry_at_);
+  } else {
+    for (const auto& [id, l] : looks_) {
+      at = std::min(at, l.next);
+    }
+  }
+  return std::max(std::chrono::milliseconds(0),
+                  std::chrono::ceil<std::chrono::milliseconds>(at - now));
 }
 
 std::map<std::string, Confirmation> await_canaries(MailboxReader& reader, MailboxReader* bounces,
@@ -169,18 +221,27 @@ std::map<std::string, Confirmation> await_canaries(MailboxReader& reader, Mailbo
     waiter.add(p);
     out[p.id] = Confirmation{};
   }
-  // Bounded: every pass decides something or waits at least 1 ms toward the latest
-  // deadline; the pass cap guards against a clock that stands still.
+  // Bounded: every pass decides something or waits toward the latest deadline; the pass
+  // cap guards against a clock that stands still.
+  bool pushed = false;
   for (int pass = 0; !waiter.empty() && pass < 1000000; ++pass) {
-    for (auto& [id, c] : waiter.step(clock)) {
-      if (c.state != Confirmation::State::found_after_lost) {  // stays not_found
-        out[id] = std::move(c);
+    if (pushed || waiter.due(clock)) {
+      for (auto& [id, c] : waiter.step(clock)) {
+        if (c.state != Confirmation::State::found_after_lost) {  // stays not_found
+          out[id] = std::move(c);
+        }
       }
     }
     if (waiter.empty()) {
       break;
     }
-    reader.wait(clock, waiter.next_wait(clock));
+    const auto wait = waiter.next_wait(clock);
+    pushed = wait.count() > 0 && reader.wait(clock, wait);
+  }
+  try {
+    reader.flush();  // the canaries found are removed before this returns
+  } catch (const MailboxError&) {
+    // Left to the reader's next scan (or its end).
   }
   return out;
 }

@@ -18,7 +18,9 @@ inline constexpr std::size_t kMaxRemembered = 100000;  // classified UIDs per fo
 struct FolderMemory {
   std::uint32_t uidvalidity = 0;
   std::map<std::uint32_t, std::string> ids;             // canary id, "" = not ours
+  std::map<std::string, std::uint32_t> uid_of;          // the other way round, ours only
   std::map<std::uint32_t, std::optional<Dsn>> reports;  // bounce reports read
+  std::uint32_t max_uid = 0;  // messages above it are new: the incremental look's start
 };
 
 /// Keeps only the entries whose UID is still in `present` (sorted); forgets everything

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <mutex>
 
 #include "reader_wire.hpp"
+#include "wakeable.hpp"
 
 extern char** environ;
 
@@ -36,7 +38,7 @@ std::string exit_text(int status) {
   return "ended";
 }
 
-class IsolatedReader final : public MailboxReader {
+class IsolatedReader final : public WakeableReader {
  public:
   IsolatedReader(config::MailboxConfig cfg, std::string key, std::string binary,
                  std::size_t retire_growth)
@@ -77,15 +79,35 @@ class IsolatedReader final : public MailboxReader {
 
   void prepare() override { call({{"op", "prepare"}}, kCallTimeout); }
 
-  void wait(Clock& clock, milliseconds max) override {
+  bool wait(Clock& /*clock*/, milliseconds max) override {
     if (fd_ < 0) {
-      clock.sleep_for(max);  // no session to wait on: the next scan starts one
-      return;
+      wait_for(-1, max);  // no session to wait on: the next scan starts one
+      return false;
     }
     try {
-      call({{"op", "wait"}, {"ms", max.count()}}, max + kWaitSlack);
+      return call({{"op", "wait"}, {"ms", max.count()}}, max + kWaitSlack).value("pushed", false);
     } catch (const MailboxError&) {
-      // Reported by the next scan, which starts a new child.
+      return false;  // reported by the next scan, which starts a new child
+    }
+  }
+
+  // From another thread: a wake message ends the child's wait (the child reads it at
+  // once, or takes it as "do not wait" if it comes before the wait request).
+  void interrupt() override {
+    WakeableReader::interrupt();  // a wait without a child
+    std::lock_guard lock(send_mutex_);
+    if (fd_ >= 0) {
+      try {
+        wire::send(fd_, {{"op", "wake"}}, steady_clock::now() + milliseconds(100));
+      } catch (const wire::Broken&) {
+        // The child is gone: the watcher's next call finds out.
+      }
+    }
+  }
+
+  void flush() override {
+    if (fd_ >= 0) {
+      call({{"op", "flush"}}, kCallTimeout);
     }
   }
 
@@ -120,7 +142,7 @@ class IsolatedReader final : public MailboxReader {
                          false);
     }
     pid_ = pid;
-    fd_ = sv[0];
+    set_fd(sv[0]);
     foreign_base_ += foreign_;
     // A child that died is a reconnect; one retired for its memory is not.
     reconnects_base_ += reconnects_ + (started_before_ && !retired_ ? 1 : 0);
@@ -147,8 +169,9 @@ class IsolatedReader final : public MailboxReader {
   // not end within 2 s is killed.
   void stop_child() {
     if (fd_ >= 0) {
-      ::close(fd_);
-      fd_ = -1;
+      const int fd = fd_;
+      set_fd(-1);
+      ::close(fd);
     }
     if (pid_ > 0) {
       reap(std::chrono::seconds(2));
@@ -180,14 +203,21 @@ class IsolatedReader final : public MailboxReader {
     return status;
   }
 
+  // fd_ changes only on the watcher's thread, under send_mutex_ for interrupt().
+  void set_fd(int fd) {
+    std::lock_guard lock(send_mutex_);
+    fd_ = fd;
+  }
+
   [[noreturn]] void child_failed(const wire::Broken& b, const std::string& doing) {
     std::string what;
     if (b.why == wire::Broken::Why::timed_out) {
       ::kill(pid_, SIGKILL);
       what = "gave no answer in time while " + doing + "; killed";
     }
-    ::close(fd_);
-    fd_ = -1;
+    const int fd = fd_;
+    set_fd(-1);
+    ::close(fd);
     const int status = reap(milliseconds(2000));
     if (what.empty()) {
       what = exit_text(status) + " while " + doing;
@@ -205,7 +235,10 @@ class IsolatedReader final : public MailboxReader {
     nlohmann::json reply;
     try {
       const auto deadline = steady_clock::now() + timeout;
-      wire::send(fd_, request, deadline);
+      {
+        std::lock_guard lock(send_mutex_);  // interrupt() sends too
+        wire::send(fd_, request, deadline);
+      }
       reply = wire::receive(fd_, deadline);
     } catch (const wire::Broken& b) {
       child_failed(b, op);
@@ -231,6 +264,7 @@ class IsolatedReader final : public MailboxReader {
   std::string binary_;
   std::size_t retire_growth_;
   std::string label_;
+  std::mutex send_mutex_;
   int fd_ = -1;
   pid_t pid_ = -1;
   bool started_before_ = false;

@@ -18,6 +18,7 @@
 #include "mailcanary/probes/canary.hpp"
 #include "mailcanary/probes/mailbox.hpp"
 #include "readers.hpp"
+#include "wakeable.hpp"
 
 namespace mailcanary::probes {
 namespace {
@@ -37,7 +38,7 @@ struct Pop3Drop {
 };
 using Session = std::unique_ptr<mailpop3, Pop3Drop>;
 
-class Pop3Reader final : public MailboxReader {
+class Pop3Reader final : public WakeableReader {
  public:
   Pop3Reader(config::MailboxConfig cfg, std::string key)
       : cfg_(std::move(cfg)), key_(std::move(key)) {
@@ -102,6 +103,11 @@ class Pop3Reader final : public MailboxReader {
 
   std::size_t foreign_seen() const override { return foreign_; }
   std::uint64_t commands() const override { return commands_; }
+  // No push in POP3: a sleep that interrupt() ends.
+  bool wait(Clock& /*clock*/, std::chrono::milliseconds max) override {
+    wait_for(-1, max);
+    return false;
+  }
   std::uint64_t leftovers_removed() const override { return leftovers_; }
 
  private:

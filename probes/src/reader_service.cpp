@@ -1,5 +1,6 @@
 // The child side of an isolated reader (isolated_reader.hpp): `mailcanary
 // mailbox-reader`, with the socket to the agent on fd 3.
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -33,8 +34,11 @@ nlohmann::json answer(MailboxReader& reader, Clock& clock, const nlohmann::json&
     }
   } else if (op == "prepare") {
     reader.prepare();
+  } else if (op == "flush") {
+    reader.flush();
   } else if (op == "wait") {
-    reader.wait(clock, std::chrono::milliseconds(request.at("ms").get<long long>()));
+    reply["pushed"] =
+        reader.wait(clock, std::chrono::milliseconds(request.at("ms").get<long long>()));
   } else {
     reply["error"] = "mailbox reader process: unknown request " + op;
   }
@@ -71,6 +75,10 @@ int serve_mailbox_reader(int fd) {
   }
   SystemClock clock;
   std::size_t baseline = 0;
+  // A wake message (no answer) ends a wait in progress: the reader's wait also watches
+  // the socket. One that came before the wait request means: do not wait.
+  reader->also_wake_on(fd);
+  bool woken = false;
   for (;;) {
     nlohmann::json request;
     try {
@@ -78,9 +86,34 @@ int serve_mailbox_reader(int fd) {
     } catch (...) {
       return 0;  // the agent closed the socket (or is gone): log out and end
     }
+    const std::string op = request.value("op", "");
+    if (op == "wake") {
+      woken = true;
+      continue;
+    }
     nlohmann::json reply;
     try {
-      reply = answer(*reader, clock, request);
+      if (op == "wait" && woken) {
+        reply = nlohmann::json::object();
+      } else {
+        reply = answer(*reader, clock, request);
+      }
+      if (op == "wait") {
+        // A wake that ended this wait is read now, so it does not end the next one.
+        woken = false;
+        pollfd pfd{fd, POLLIN, 0};
+        if (::poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN)) {
+          try {
+            const auto next =
+                wire::receive(fd, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+            if (next.value("op", "") != "wake") {
+              return 2;  // the agent never sends a request before our answer
+            }
+          } catch (...) {
+            return 0;  // the agent closed the socket
+          }
+        }
+      }
     } catch (const MailboxError& e) {
       reply = {{"error", e.what()}, {"permanent", e.permanent()}};
     } catch (const std::exception& e) {

@@ -194,8 +194,12 @@ TEST_CASE(
   CHECK(found[0].id == id);
   CHECK(found[0].headers.size() <= 64 * 1024);
   CHECK(reader->foreign_seen() == 1);
-  // Only ours was deleted.
+  // Removed in batches: nothing yet, then only ours.
   auto lines = server.lines();
+  CHECK(std::none_of(lines.begin(), lines.end(),
+                     [](const std::string& l) { return contains(l, "UID STORE"); }));
+  reader->flush();
+  lines = server.lines();
   CHECK(std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
     return contains(l, "UID STORE 2 +FLAGS.SILENT (\\Deleted)");
   }));

@@ -56,8 +56,8 @@ TEST_CASE("a canary that arrives is found with its delivery time", "[await]") {
   reader.arrivals["a"] = t0 + 1200ms;
   auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 10s}}, WaitPolicy{500ms}, clock);
   CHECK(res["a"].state == Confirmation::State::found);
-  // Polling every 500 ms sees it at the first scan after it landed.
-  CHECK(res["a"].delivery_seconds == Approx(1.5));
+  // Looks at 2, 4 ... 512 ms, then every 500 ms: the first after it landed is at 1,512.
+  CHECK(res["a"].delivery_seconds == Approx(1.512));
 }
 
 TEST_CASE("a canary that never arrives is not found at its deadline, no later", "[await]") {
@@ -105,7 +105,7 @@ TEST_CASE("a permanent reader failure ends the wait at once as reader_failed", "
   auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 10min}}, WaitPolicy{1s}, clock);
   CHECK(res["a"].state == Confirmation::State::reader_failed);
   CHECK(res["a"].error == "connection lost");
-  CHECK(clock.now() == t0);
+  CHECK(clock.now() - t0 == 2ms);  // the first look
 }
 
 TEST_CASE("in the agent, a permanent reader failure keeps canaries open until their deadline",
@@ -178,23 +178,22 @@ TEST_CASE("the server's arrival time is not used while the mailbox could be read
   auto t0 = clock.now() + 900ms;  // the arrival second starts 100 ms before the acceptance
   clock.advance(900ms);
   reader.arrivals["a"] = t0 + 35ms;
-  auto res =
-      await_canaries(reader, nullptr, {{"a", t0, t0 + 60s}}, WaitPolicy{5s, 1s, 10ms}, clock);
-  CHECK(res["a"].delivery_seconds == Approx(0.04));
+  auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 60s}}, WaitPolicy{5s}, clock);
+  CHECK(res["a"].delivery_seconds == Approx(0.064));  // the look at 64 ms, not 0
 }
 
-TEST_CASE("a mailbox that cannot be read is tried at growing gaps, not at the fast interval",
+TEST_CASE("a mailbox that cannot be read is tried again from 250 ms on, at growing gaps",
           "[await]") {
   FakeClock clock;
   ScriptedReader reader(clock);
   auto t0 = clock.now();
   reader.fail_scans = 1000000;
-  auto res =
-      await_canaries(reader, nullptr, {{"a", t0, t0 + 60s}}, WaitPolicy{5s, 2s, 10ms}, clock);
+  auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 60s}}, WaitPolicy{5s}, clock);
   CHECK(res["a"].state == Confirmation::State::reader_failed);
-  // 250 ms, 500 ms, 1 s, 2 s, 4 s, then every 5 s: about 18 tries in 60 s, not 200.
-  CHECK(reader.scans >= 14);
-  CHECK(reader.scans <= 20);
+  // At 2 ms, then 250 ms, 500 ms, 1 s, 2 s, 4 s later, then every 5 s: 16 tries in 60 s
+  // (the looks of a readable mailbox at 2, 4, 8 ... ms would be 23).
+  CHECK(reader.scans >= 15);
+  CHECK(reader.scans <= 17);
 }
 
 TEST_CASE("a canary decided reader_failed is still removed when it turns up", "[await]") {
@@ -250,25 +249,86 @@ TEST_CASE("retry delays grow with the attempt and jitter adds at most as much ag
   CHECK(retry_delay(3, 2s, 0.999) >= 7990ms);
 }
 
-TEST_CASE("right after acceptance the reader looks often, then falls back to the interval",
+TEST_CASE("a canary is looked for at 2, 4, 8 ... ms after its acceptance, then every interval",
           "[await]") {
   FakeClock clock;
   ScriptedReader reader(clock);
   auto t0 = clock.now();
-  reader.arrivals["a"] = t0 + 35ms;
-  WaitPolicy policy{5s, 1s, 10ms};
-  auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 60s}}, policy, clock);
+  reader.arrivals["a"] = t0 + 3ms;
+  auto res = await_canaries(reader, nullptr, {{"a", t0, t0 + 60s}}, WaitPolicy{5s}, clock);
   CHECK(res["a"].state == Confirmation::State::found);
-  CHECK(res["a"].delivery_seconds == Approx(0.04));
+  CHECK(res["a"].delivery_seconds == Approx(0.004));
+  CHECK(reader.scans == 2);  // at 2 ms (not there yet) and 4 ms
 
-  // Past the fast window, scans are poll_interval apart: a 60 s wait takes ~1 s of fast
-  // scans (100) and then one scan every 5 s (about 12).
+  // A canary that never comes: 12 looks up to 4,096 ms, then one every 5 s until the
+  // deadline (about 11 more), not one every few milliseconds.
   FakeClock clock2;
   ScriptedReader never(clock2);
   auto t1 = clock2.now();
-  await_canaries(never, nullptr, {{"b", t1, t1 + 60s}}, policy, clock2);
-  CHECK(never.scans >= 100);
-  CHECK(never.scans <= 115);
+  await_canaries(never, nullptr, {{"b", t1, t1 + 60s}}, WaitPolicy{5s}, clock2);
+  CHECK(never.scans >= 22);
+  CHECK(never.scans <= 25);
+}
+
+TEST_CASE("nothing is looked at before a canary is due, nor after it was found", "[await]") {
+  FakeClock clock;
+  ScriptedReader reader(clock);
+  CanaryWaiter waiter(reader, nullptr, WaitPolicy{5s});
+  auto t0 = clock.now();
+  CHECK_FALSE(waiter.due(clock));  // nothing open
+  waiter.add({"a", t0, t0 + 60s});
+  CHECK_FALSE(waiter.due(clock));  // the first look is 2 ms after the 250
+  CHECK(waiter.next_wait(clock) == 2ms);
+  clock.advance(2ms);
+  CHECK(waiter.due(clock));
+  reader.arrivals["a"] = t0 + 1ms;
+  REQUIRE(waiter.step(clock).size() == 1);
+  CHECK(waiter.empty());
+  CHECK_FALSE(waiter.due(clock));
+  CHECK(reader.scans == 1);
+}
+
+namespace {
+
+// Reports a push from the server at the first long wait, as IDLE would on "* 1 EXISTS".
+class PushingReader final : public MailboxReader {
+ public:
+  explicit PushingReader(FakeClock& clock) : clock_(clock) {}
+  int scans = 0;
+  bool pushed = false;
+  std::vector<FoundCanary> scan(const std::set<std::string>& wanted) override {
+    ++scans;
+    if (pushed && wanted.count("slow")) {
+      return {{"slow", "INBOX", "", std::nullopt}};
+    }
+    return {};
+  }
+  bool wait(Clock&, std::chrono::milliseconds max) override {
+    if (max >= 1s && !pushed) {  // a long wait, ended by the push after 300 ms
+      clock_.advance(300ms);
+      pushed = true;
+      return true;
+    }
+    clock_.advance(max);
+    return false;
+  }
+  std::size_t foreign_seen() const override { return 0; }
+
+ private:
+  FakeClock& clock_;
+};
+
+}  // namespace
+
+TEST_CASE("a push from the server is looked at at once, not at the next due look", "[await]") {
+  FakeClock clock;
+  PushingReader reader(clock);
+  auto t0 = clock.now();
+  auto res = await_canaries(reader, nullptr, {{"slow", t0, t0 + 60s}}, WaitPolicy{5s}, clock);
+  CHECK(res["slow"].state == Confirmation::State::found);
+  // Looks until 1,024 ms (gaps under 1 s), then a 1,024 ms wait that the push ends
+  // after 300 ms: found then, not at 2,048 ms.
+  CHECK(res["slow"].delivery_seconds == Approx(1.324));
 }
 
 namespace {

@@ -24,10 +24,9 @@ MailboxWatcher::MailboxWatcher(const config::MailboxConfig& mailbox,
       health_(std::move(health)),
       reader_(make_reader(mailbox, hmac_key, options.reader_binary)),
       bounces_(bounces ? make_reader(*bounces, hmac_key, options.reader_binary) : nullptr),
-      // Fast scans right after acceptance, as in `probe` (see probes::WaitPolicy).
+      // Looks at growing gaps after each acceptance, as in `probe` (probes::WaitPolicy).
       waiter_(*reader_, bounces_.get(),
-              probes::WaitPolicy{mailbox.poll_interval, std::chrono::seconds(2),
-                                 std::chrono::milliseconds(10),
+              probes::WaitPolicy{mailbox.poll_interval, std::chrono::milliseconds(2),
                                  // Canaries stay open through a refused login too
                                  // (Dovecot refuses logins while it shuts down).
                                  /*permanent_error_decides=*/options.login_first}),
@@ -39,6 +38,9 @@ MailboxWatcher::~MailboxWatcher() {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
+    if (waiting_) {
+      reader_->interrupt();
+    }
   }
   wake_.notify_all();
   thread_.join();
@@ -49,6 +51,9 @@ void MailboxWatcher::add(const probes::PendingCanary& p) {
     std::lock_guard lock(mutex_);
     incoming_.push_back(p);
     ++open_;
+    if (waiting_) {
+      reader_->interrupt();  // its first look is due in milliseconds
+    }
   }
   wake_.notify_all();
 }
@@ -90,53 +95,82 @@ void MailboxWatcher::run() {
   if (options_.login_first) {
     login_first();
   }
+  bool pushed = false;  // the server said the mailbox changed: look now
   for (;;) {
     std::vector<std::pair<std::string, probes::Confirmation>> decided;
     {
       std::unique_lock lock(mutex_);
-      // Nothing to wait for: sleep until a canary is added (no scans, no IDLE).
+      if (incoming_.empty() && waiter_.empty()) {
+        // Nothing to wait for. Found canaries are removed now, then nothing happens
+        // until a canary is added (no scans, no IDLE).
+        lock.unlock();
+        flush_quietly();
+        lock.lock();
+      }
       wake_.wait(lock, [&] { return stop_ || !incoming_.empty() || !waiter_.empty(); });
       if (stop_) {
-        return;
+        break;
       }
       decided = take_incoming();
     }
-    for (auto& d : waiter_.step(clock_)) {  // nothing open (e.g. refused): no scan
-      decided.push_back(std::move(d));
-    }
-    bool read_failed = waiter_.last_scan_failed();
-    std::string error = read_failed ? waiter_.last_error() : "";
-    for (const auto& [id, c] : decided) {
-      if (c.state == probes::Confirmation::State::reader_failed) {
-        read_failed = true;
-        error = c.error;
+    if (pushed || waiter_.due(clock_)) {
+      for (auto& d : waiter_.step(clock_)) {  // nothing open (e.g. refused): no scan
+        decided.push_back(std::move(d));
       }
-      decided_(id, c);
+      report(decided);
+    } else if (!decided.empty()) {
+      report(decided);
     }
-    if (health_) {
-      probes::ReaderCounters counters;
-      for (const auto* r : {reader_.get(), bounces_.get()}) {
-        if (r) {
-          counters.reconnects += r->reconnects();
-          counters.commands += r->commands();
-          counters.leftovers_removed += r->leftovers_removed();
-        }
-      }
-      health_(!read_failed, error, counters);
-    }
+    pushed = false;
     {
       std::lock_guard lock(mutex_);
       open_ -= decided.size();
       if (stop_) {
-        return;
+        break;
       }
-      if (!incoming_.empty()) {
+      if (!incoming_.empty() || waiter_.empty()) {
         continue;  // new canaries: take them in before waiting
       }
+      waiting_ = true;
     }
-    if (!waiter_.empty()) {
-      reader_->wait(clock_, waiter_.next_wait(clock_));
+    const auto wait = waiter_.next_wait(clock_);
+    if (wait.count() > 0) {
+      pushed = reader_->wait(clock_, wait);
     }
+    std::lock_guard lock(mutex_);
+    waiting_ = false;
+  }
+  flush_quietly();  // canaries found are not left behind when the watcher goes
+}
+
+void MailboxWatcher::report(const std::vector<std::pair<std::string, probes::Confirmation>>& d) {
+  bool read_failed = waiter_.last_scan_failed();
+  std::string error = read_failed ? waiter_.last_error() : "";
+  for (const auto& [id, c] : d) {
+    if (c.state == probes::Confirmation::State::reader_failed) {
+      read_failed = true;
+      error = c.error;
+    }
+    decided_(id, c);
+  }
+  if (health_) {
+    probes::ReaderCounters counters;
+    for (const auto* r : {reader_.get(), bounces_.get()}) {
+      if (r) {
+        counters.reconnects += r->reconnects();
+        counters.commands += r->commands();
+        counters.leftovers_removed += r->leftovers_removed();
+      }
+    }
+    health_(!read_failed, error, counters);
+  }
+}
+
+void MailboxWatcher::flush_quietly() {
+  try {
+    reader_->flush();
+  } catch (const probes::MailboxError&) {
+    // Still marked \Deleted or not: the next scan's flush tries again.
   }
 }
 

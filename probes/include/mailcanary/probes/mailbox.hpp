@@ -62,8 +62,21 @@ class MailboxReader {
   /// Connects and logs in ahead of time, so the first scan after a send is not slowed
   /// by the login. Throws MailboxError; a later scan retries. Default: nothing.
   virtual void prepare() {}
-  /// Waits up to `max` for the mailbox to change. The default just sleeps (polling).
-  virtual void wait(Clock& clock, std::chrono::milliseconds max) { clock.sleep_for(max); }
+  /// Waits up to `max` for the mailbox to change (IMAP IDLE), for interrupt(), or just
+  /// sleeps (the default). True when the server said something changed: look now.
+  virtual bool wait(Clock& clock, std::chrono::milliseconds max) {
+    clock.sleep_for(max);
+    return false;
+  }
+  /// Ends a wait() in progress early, or the next one if none is. The one call another
+  /// thread may make (the agent adding a canary while the watcher waits). Default: none.
+  virtual void interrupt() {}
+  /// For an isolated reader's child: wait() also ends when `fd` (the socket to the agent)
+  /// becomes readable, without reading from it. Default: ignored.
+  virtual void also_wake_on(int /*fd*/) {}
+  /// Removes the canaries found but not yet removed (deletions are batched). Called
+  /// before the reader goes; a failure is left for the next scan. Default: nothing.
+  virtual void flush() {}
   /// Messages carrying the canary header whose signature did not verify, seen so far.
   virtual std::size_t foreign_seen() const = 0;
   /// Sessions opened again after the previous one failed or was dropped, so far (IMAP;
@@ -105,15 +118,15 @@ struct Confirmation {
   std::string headers;  // found: see FoundCanary
 };
 
-/// How often to look. Right after a canary was accepted it usually lands within
-/// milliseconds, while an IMAP server may delay its IDLE push (Dovecot: ~0.5 s); during
-/// `fast_window` after each acceptance the reader looks every `fast_interval`, then it
-/// falls back to IDLE or `poll_interval`. One scan covers every pending canary, so the
-/// cost is per reader, not per canary.
+/// When to look. A canary usually lands within milliseconds of its acceptance (Postfix
+/// writes the Maildir file ~2 ms after its 250), while an IMAP server may delay its IDLE
+/// push (Dovecot: ~0.5 s). So each canary is looked for at growing gaps after its 250:
+/// first_look, then 2x, 4x ... (2, 4, 8, 16 ms ...), the gap capped at poll_interval;
+/// nothing is looked at while no canary is due (IDLE may still wake the reader). One
+/// scan covers every open canary, so the cost is per reader, not per canary.
 struct WaitPolicy {
   std::chrono::milliseconds poll_interval{5000};
-  std::chrono::milliseconds fast_window{0};
-  std::chrono::milliseconds fast_interval{10};
+  std::chrono::milliseconds first_look{2};
   /// true (`probe`, a one-shot run): a permanent reader error (login refused, folder
   /// missing) decides every open canary reader_failed at once. false (the agent): the
   /// canaries stay open like through any outage, since a refusal may be the server
@@ -130,7 +143,7 @@ class CanaryWaiter {
   CanaryWaiter(MailboxReader& reader, MailboxReader* bounces, WaitPolicy policy)
       : reader_(reader), bounces_(bounces), policy_(policy) {}
 
-  void add(const PendingCanary& p) { open_[p.id] = p; }
+  void add(const PendingCanary& p);
   /// Watches for a canary already decided lost (e.g. after a restart), to report it
   /// as found_after_lost if it turns up.
   void add_lost(const PendingCanary& p);
@@ -152,8 +165,11 @@ class CanaryWaiter {
   bool last_scan_failed() const { return last_scan_failed_; }
   const std::string& last_error() const { return last_error_; }
 
-  /// How long to wait before the next step: fast_interval while a canary was accepted
-  /// within fast_window, else poll_interval, never past the next deadline.
+  /// Whether a step is due now: a canary's next look or its deadline has come.
+  bool due(const Clock& clock) const;
+  /// How long to wait before the next step is due (0: now); poll_interval when nothing
+  /// is open. After a failed scan, retries come at growing gaps (250 ms, 500 ms ... up
+  /// to poll_interval), so a server that is down is not hammered.
   std::chrono::milliseconds next_wait(const Clock& clock) const;
 
  private:
@@ -161,6 +177,14 @@ class CanaryWaiter {
   MailboxReader* bounces_;
   WaitPolicy policy_;
   std::map<std::string, PendingCanary> open_;
+  struct Looks {
+    std::chrono::steady_clock::time_point next;  // the next look is due
+    int done = 0;                                // looks so far
+  };
+  std::map<std::string, Looks> looks_;  // of each open canary
+  void schedule_after_scan(std::chrono::steady_clock::time_point scanned,
+                           std::chrono::steady_clock::time_point now);
+  std::optional<std::chrono::steady_clock::time_point> retry_at_;  // after a failed scan
   // Open canaries that were open while a scan failed: their scan time is not their
   // delivery time.
   std::set<std::string> unread_;
@@ -176,7 +200,8 @@ class CanaryWaiter {
 };
 
 /// Runs a CanaryWaiter until every pending canary is decided (found, bounced when
-/// `bounces` reads the envelope sender's mailbox, not found, or reader_failed).
+/// `bounces` reads the envelope sender's mailbox, not found, or reader_failed), then
+/// flushes the reader (the canaries found are removed).
 std::map<std::string, Confirmation> await_canaries(MailboxReader& reader, MailboxReader* bounces,
                                                    const std::vector<PendingCanary>& pending,
                                                    const WaitPolicy& policy, Clock& clock);

@@ -58,6 +58,9 @@ class MailboxWatcher {
   void login_first();
   // Takes the canaries added since the last pass; with a refused login, decides them.
   std::vector<std::pair<std::string, probes::Confirmation>> take_incoming();
+  // Hands decisions to the callback and the scan's health to `health`.
+  void report(const std::vector<std::pair<std::string, probes::Confirmation>>& decided);
+  void flush_quietly();
 
   config::MailboxConfig mailbox_;
   probes::Clock& clock_;
@@ -73,6 +76,7 @@ class MailboxWatcher {
   std::vector<probes::PendingCanary> incoming_;
   std::size_t open_ = 0;
   bool stop_ = false;
+  bool waiting_ = false;  // in reader_->wait(): add() interrupts it
   std::thread thread_;
 };
 
