@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package mailcanary needs to build, test and run its demo
-# (clang-14 and libclang-rt-14-dev, which has libFuzzer, for scripts/fuzz.sh).
+# (clang-14 and libclang-rt-14-dev, which has libFuzzer, for scripts/fuzz.sh;
+# prometheus-blackbox-exporter as the reference of bench/confirm_cost.sh).
 # Idempotent and non-interactive; fast when everything is already present.
 # Usage (as root): scripts/install-deps.sh
 set -euo pipefail
@@ -14,7 +15,7 @@ pkgs=(
   postfix dovecot-imapd dovecot-pop3d dnsmasq-base unbound haproxy
   prometheus prometheus-alertmanager swaks curl openssl iproute2 procps
   wrk apache2-utils ccache libhowardhinnant-date-dev
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev prometheus-blackbox-exporter
 )
 
 if [ "$(id -u)" != 0 ]; then
