@@ -68,36 +68,34 @@ read_stat() {
   read -r -a ST <<<"${s##*) }"
   [[ ${ST[0]} != Z && ${ST[0]} != X ]]
 }
-# "PID TICKS" (utime+stime) of the live processes of a group: agent-children (PPid is
-# the agent), imap (Dovecot's imap sessions of the test bed: /usr/lib/dovecot/imap in its
-# session), dovecot-other (the rest of the test bed's Dovecot).
-group_ticks() {
+# One pass over /proc, "GROUP PID TICKS" lines: agent (utime+stime of the agent and of
+# the children it has reaped, cutime+cstime), child (live processes whose PPid is the
+# agent: its mailbox-reader), imap (Dovecot's imap sessions of the test bed:
+# /usr/lib/dovecot/imap in its session), dovecot (the rest of the test bed's Dovecot).
+snapshot() {
   local p exe
+  read_stat "$agent_pid" || die "the agent (pid $agent_pid) is gone; log: $work/agent.log"
+  echo "agent $agent_pid $((ST[11] + ST[12] + ST[13] + ST[14]))"
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
     read_stat "$p" || continue
-    case $1 in
-    agent-children) [[ ${ST[1]} == "$agent_pid" ]] || continue ;;
-    imap | dovecot-other)
-      [[ ${ST[3]} == "$dovecot_sid" ]] || continue
-      exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
-      exe=${exe% (deleted)}
-      case $exe in /usr/sbin/dovecot | /usr/lib/dovecot/*) ;; *) continue ;; esac
-      if [[ $1 == imap ]]; then [[ $exe == /usr/lib/dovecot/imap ]] || continue; else
-        [[ $exe != /usr/lib/dovecot/imap ]] || continue
-      fi
-      ;;
+    if [[ ${ST[1]} == "$agent_pid" ]]; then
+      echo "child $p $((ST[11] + ST[12]))"
+      continue
+    fi
+    [[ ${ST[3]} == "$dovecot_sid" ]] || continue
+    exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
+    case ${exe% (deleted)} in
+    /usr/lib/dovecot/imap) echo "imap $p $((ST[11] + ST[12]))" ;;
+    /usr/sbin/dovecot | /usr/lib/dovecot/*) echo "dovecot $p $((ST[11] + ST[12]))" ;;
     esac
-    echo "$p $((ST[11] + ST[12]))"
   done
 }
-sum_ticks() { awk '{ s += $2 } END { print s + 0 }' "$1"; }
-pids_of() { awk '{ print $1 }' "$1" | sort -n | tr '\n' ' '; }
-# The agent's own ticks plus those of its children it has reaped (cutime+cstime).
-agent_ticks() {
-  read_stat "$agent_pid" || die "the agent (pid $agent_pid) is gone; log: $work/agent.log"
-  echo $((ST[11] + ST[12] + ST[13] + ST[14]))
-}
+# sum_ticks / pids_of FILE GROUP
+sum_ticks() { awk -v g="$2" '$1 == g { s += $3 } END { print s + 0 }' "$1"; }
+pids_of() { awk -v g="$2" '$1 == g { print $2 }' "$1" | sort -n | paste -sd ' ' -; }
+# Ticks of GROUP at the end minus at the start.
+ticks_delta() { echo $(($(sum_ticks "$work/cpu1" "$1") - $(sum_ticks "$work/cpu0" "$1"))); }
 
 free_port() {
   local p i
@@ -217,18 +215,13 @@ for _ in $(seq 1 100); do
 done
 grep -q watching "$work/watch.err" || die "bench_maildir_watch did not start"
 
+# CPU first, then the counters, at both ends: both windows have the same length.
+snapshot >"$work/cpu0"
 scrape "$work/m0"
-a0=$(agent_ticks)
-group_ticks agent-children >"$work/children0"
-group_ticks imap >"$work/imap0"
-group_ticks dovecot-other >"$work/dovecot0"
 t0=$EPOCHREALTIME
 sleep "$duration"
 t1=$EPOCHREALTIME
-a1=$(agent_ticks)
-group_ticks agent-children >"$work/children1"
-group_ticks imap >"$work/imap1"
-group_ticks dovecot-other >"$work/dovecot1"
+snapshot >"$work/cpu1"
 scrape "$work/m1"
 wait "$watch_pid" || die "bench_maildir_watch failed: $(cat "$work/watch.err")"
 watch_pid=''
@@ -250,18 +243,18 @@ all=$(delta mailcanary_probes_total '.')
 commands=$(delta mailcanary_mailbox_commands_total 'mailbox="inbox"')
 [ "$ok" -gt 0 ] || { tail -n 30 "$work/agent.log" >&2; die "no probe decided ok in the window"; }
 
-agent_self=$((a1 - a0))
-child_ticks=$(($(sum_ticks "$work/children1") - $(sum_ticks "$work/children0")))
+agent_self=$(ticks_delta agent)
+child_ticks=$(ticks_delta child)
 agent_total=$((agent_self + child_ticks))
-imap_ticks=$(($(sum_ticks "$work/imap1") - $(sum_ticks "$work/imap0")))
-dovecot_other=$(($(sum_ticks "$work/dovecot1") - $(sum_ticks "$work/dovecot0")))
+imap_ticks=$(ticks_delta imap)
+dovecot_other=$(ticks_delta dovecot)
 agent_per=$(per "$agent_total" "$ok")
 imap_per=$(per "$imap_ticks" "$ok")
-note_set() { # NAME FILE0 FILE1
+note_set() { # NAME GROUP
   local p0 p1
-  p0=$(pids_of "$2") p1=$(pids_of "$3")
+  p0=$(pids_of "$work/cpu0" "$2") p1=$(pids_of "$work/cpu1" "$2")
   if [ "$p0" != "$p1" ]; then
-    echo "    NOTE: the $1 processes changed during the window ([${p0% }] -> [${p1% }]);" \
+    echo "    NOTE: the $1 processes changed during the window ([$p0] -> [$p1]);" \
       "CPU of one that ended is not counted"
   fi
 }
@@ -275,11 +268,11 @@ echo "  $ehlo_probes sequential probes in ${bb_elapsed} s, all probe_success 1:"
 echo "agent: probes decided in the window: ok $ok, late $late, lost $lost, mailbox_error $mberr" \
   "(all classes $all)"
 echo "  agent CPU per ok probe: ${agent_per} ms (agent $(ms "$agent_self") ms incl. reaped children," \
-  "mailbox-reader child(ren) $(ms "$child_ticks") ms, pids [$(pids_of "$work/children1" | sed 's/ $//')])"
-note_set "agent child" "$work/children0" "$work/children1"
+  "mailbox-reader child(ren) $(ms "$child_ticks") ms, pids [$(pids_of "$work/cpu1" child)])"
+note_set "agent child" child
 echo "  Dovecot imap CPU per ok probe: ${imap_per} ms ($(ms "$imap_ticks") ms," \
-  "imap pids [$(pids_of "$work/imap1" | sed 's/ $//')])"
-note_set "Dovecot imap" "$work/imap0" "$work/imap1"
+  "imap pids [$(pids_of "$work/cpu1" imap)])"
+note_set "Dovecot imap" imap
 echo "  (rest of Dovecot, not in the ratio: $(per "$dovecot_other" "$ok") ms per ok probe)"
 echo "  IMAP commands per confirmed canary: $(awk -v c="$commands" -v n="$ok" \
   'BEGIN { printf "%.1f", c / n }') ($commands commands)"
