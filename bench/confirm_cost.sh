@@ -219,7 +219,12 @@ grep -q watching "$work/watch.err" || die "bench_maildir_watch did not start"
 snapshot >"$work/cpu0"
 scrape "$work/m0"
 t0=$EPOCHREALTIME
-sleep "$duration"
+if [ -n "${PERF_DATA:-}" ]; then
+  # Profile: PERF_DATA=/tmp/agent.perf bench/confirm_cost.sh ...; then perf report -i it.
+  perf record -q -g -o "$PERF_DATA" -p "$agent_pid" -- sleep "$duration" >/dev/null 2>&1 || true
+else
+  sleep "$duration"
+fi
 t1=$EPOCHREALTIME
 snapshot >"$work/cpu1"
 scrape "$work/m1"

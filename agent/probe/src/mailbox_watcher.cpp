@@ -100,13 +100,20 @@ void MailboxWatcher::run() {
     std::vector<std::pair<std::string, probes::Confirmation>> decided;
     {
       std::unique_lock lock(mutex_);
-      if (incoming_.empty() && waiter_.empty()) {
-        // Nothing to wait for. Found canaries are removed now, then nothing happens
-        // until a canary is added (no scans, no IDLE).
-        lock.unlock();
-        flush_quietly();
-        lock.lock();
+      if (incoming_.empty() && waiter_.empty() && found_unflushed_) {
+        // Nothing to wait for. Found canaries are removed together a second after the
+        // first was found (a batch costs the server one STORE and one EXPUNGE), unless
+        // the next canary's scan removes them first.
+        const bool more = wake_.wait_for(
+            lock, kFlushAfter, [&] { return stop_ || !incoming_.empty() || !waiter_.empty(); });
+        if (!more) {
+          lock.unlock();
+          flush_quietly();
+          lock.lock();
+          found_unflushed_ = false;
+        }
       }
+      // Then nothing happens until a canary is added (no scans, no IDLE).
       wake_.wait(lock, [&] { return stop_ || !incoming_.empty() || !waiter_.empty(); });
       if (stop_) {
         break;
@@ -115,6 +122,7 @@ void MailboxWatcher::run() {
     }
     if (pushed || waiter_.due(clock_)) {
       for (auto& d : waiter_.step(clock_)) {  // nothing open (e.g. refused): no scan
+        found_unflushed_ = found_unflushed_ || d.second.state == probes::Confirmation::State::found;
         decided.push_back(std::move(d));
       }
       report(decided);

@@ -47,7 +47,7 @@ ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::C
                             m.member,    cfg.agent.instance, local_hostname(), clock.wall()};
   probes::SmtpRequest req{
       {}, m.host, t.smtp, t.rcpt, probes::build_canary_message(msg, cfg.agent.hmac_key)};
-  probes::SystemRandom random;
+  thread_local probes::SystemRandom random;  // seeded once per worker, not per probe
   probes::SmtpOutcome outcome;
   // Like an MTA: the next address of the host when one cannot be reached at all.
   for (const auto& address : m.addresses) {

@@ -77,6 +77,11 @@ class MailboxWatcher {
   std::size_t open_ = 0;
   bool stop_ = false;
   bool waiting_ = false;  // in reader_->wait(): add() interrupts it
+  // Canaries found and perhaps not removed yet (the watcher's thread only). The reader
+  // removes them at its own pace while it scans; when nothing is open any more, the
+  // watcher flushes kFlushAfter later (real time) unless a new canary comes first.
+  bool found_unflushed_ = false;
+  static constexpr std::chrono::seconds kFlushAfter{1};
   std::thread thread_;
 };
 
