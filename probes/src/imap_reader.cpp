@@ -113,7 +113,7 @@ class ImapReader final : public WakeableReader {
   // is a fresh IDLE, re-issued long before any server's IDLE timeout (RFC 2177: 29
   // minutes). Short waits (under 50 ms) are plain sleeps: IDLE would cost more.
   bool wait(Clock& /*clock*/, std::chrono::milliseconds max) override {
-    if (!cfg_.idle || !session_.connected() || max < std::chrono::milliseconds(50)) {
+    if (!cfg_.idle || !session_.connected() || max < kShortestIdle) {
       wait_for(-1, max);
       return false;
     }

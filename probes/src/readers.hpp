@@ -1,6 +1,7 @@
 // Private: the protocol readers behind make_mailbox_reader().
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,9 @@ inline bool is_leftover(const std::string& id, const config::MailboxConfig& cfg,
   const auto made = canary_id_time(id);
   return made && now - *made > cfg.leftover_after;
 }
+
+/// Waits shorter than this are sleeps, not IDLE (entering and leaving IDLE costs more).
+inline constexpr std::chrono::milliseconds kShortestIdle{50};
 
 /// Largest header block read per message: a hostile 1 MB header is cut, not stored.
 inline constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
