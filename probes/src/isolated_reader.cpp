@@ -111,6 +111,13 @@ class IsolatedReader final : public WakeableReader {
     }
   }
 
+  void stop() override {
+    std::lock_guard lock(send_mutex_);
+    if (fd_ >= 0) {
+      ::shutdown(fd_, SHUT_RDWR);  // the call waiting on it sees the end at once
+    }
+  }
+
   void flush() override {
     if (fd_ >= 0) {
       call({{"op", "flush"}}, kCallTimeout);

@@ -43,6 +43,18 @@ MailboxWatcher::~MailboxWatcher() {
     }
   }
   wake_.notify_all();
+  {
+    // The thread removes what it found and ends; one stuck in a call (a reader process
+    // that does not answer a login) is cut short after stop_grace rather than after the
+    // call's own 300 s backstop.
+    std::unique_lock lock(mutex_);
+    if (!wake_.wait_for(lock, options_.stop_grace, [&] { return finished_; })) {
+      reader_->stop();
+      if (bounces_) {
+        bounces_->stop();
+      }
+    }
+  }
   thread_.join();
 }
 
@@ -149,6 +161,11 @@ void MailboxWatcher::run() {
     waiting_ = false;
   }
   flush_quietly();  // canaries found are not left behind when the watcher goes
+  {
+    std::lock_guard lock(mutex_);
+    finished_ = true;
+  }
+  wake_.notify_all();
 }
 
 void MailboxWatcher::report(const std::vector<std::pair<std::string, probes::Confirmation>>& d) {

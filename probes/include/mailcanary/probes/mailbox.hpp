@@ -71,6 +71,11 @@ class MailboxReader {
   /// Ends a wait() in progress early, or the next one if none is. The one call another
   /// thread may make (the agent adding a canary while the watcher waits). Default: none.
   virtual void interrupt() {}
+  /// The owner is going and will not wait: a call in progress in another thread ends now
+  /// with a MailboxError (an isolated reader shuts its socket down; its child is then
+  /// reaped). Thread-safe. Default: nothing (in-process calls end within their I/O
+  /// timeouts).
+  virtual void stop() {}
   /// For an isolated reader's child: wait() also ends when `fd` (the socket to the agent)
   /// becomes readable, without reading from it. Default: ignored.
   virtual void also_wake_on(int /*fd*/) {}

@@ -4,6 +4,7 @@
 // thread.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -29,6 +30,9 @@ struct MailboxWatcherOptions {
   /// "/proc/self/exe"), so a crash in a parser ends that process, not ours; see
   /// probes/isolated_reader.hpp. Empty: in this process (tests).
   std::string reader_binary;
+  /// How long the destructor lets the thread finish (its last removal of found canaries)
+  /// before it cuts a call in progress short (MailboxReader::stop).
+  std::chrono::milliseconds stop_grace{10000};
 };
 
 class MailboxWatcher {
@@ -82,6 +86,7 @@ class MailboxWatcher {
   // watcher flushes kFlushAfter later (real time) unless a new canary comes first.
   bool found_unflushed_ = false;
   static constexpr std::chrono::seconds kFlushAfter{1};
+  bool finished_ = false;  // run() has done its last flush
   std::thread thread_;
 };
 
