@@ -275,6 +275,8 @@ echo "agent: probes decided in the window: ok $ok, late $late, lost $lost, mailb
 echo "  agent CPU per ok probe: ${agent_per} ms (agent $(ms "$agent_self") ms incl. reaped children," \
   "mailbox-reader child(ren) $(ms "$child_ticks") ms, pids [$(pids_of "$work/cpu1" child)])"
 note_set "agent child" child
+echo "  state store: $(grep -o -m1 '[0-9.]* state writes per result' "$work/agent.log" ||
+  echo 'no figures line in the agent log') (transactions over the whole run)"
 echo "  Dovecot imap CPU per ok probe: ${imap_per} ms ($(ms "$imap_ticks") ms," \
   "imap pids [$(pids_of "$work/cpu1" imap)])"
 note_set "Dovecot imap" imap

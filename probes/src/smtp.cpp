@@ -189,8 +189,14 @@ void explain_transport(const TransferState& st, CURLcode rc, SmtpVerdict& v) {
 
 // curl_easy_perform() with our stage deadlines: the multi loop never sleeps past the
 // current deadline, and shuts the socket down when it passes.
+// The multi handle is kept per thread: a new one per probe cost a socketpair (libcurl's
+// wake-up pipe), its fcntl calls and two closes.
 CURLcode perform(CURL* c, TransferState& st) {
-  CURLM* multi = curl_multi_init();
+  struct MultiDeleter {
+    void operator()(CURLM* m) const { curl_multi_cleanup(m); }
+  };
+  thread_local std::unique_ptr<CURLM, MultiDeleter> kept(curl_multi_init());
+  CURLM* multi = kept.get();
   if (!multi) {
     return CURLE_OUT_OF_MEMORY;
   }
@@ -225,7 +231,6 @@ CURLcode perform(CURL* c, TransferState& st) {
     }
   }
   curl_multi_remove_handle(multi, c);
-  curl_multi_cleanup(multi);
   return rc;
 }
 

@@ -292,3 +292,22 @@ TEST_CASE("/metrics and /status show the state store's health", "[views][store]"
   CHECK(doc["state_store"]["last_error"] == kFull);
   CHECK(doc["state_store"]["last_error_at"] == "2026-12-01T10:00:02Z");
 }
+
+TEST_CASE("a failed group commit counts one error and keeps every notification it carried",
+          "[core][store]") {
+  CoreDriver d(core_config(two_members()));
+  d.discover();
+  mailcanary::agent::Outcome paged{"t", kA, "mc-1", d.now.wall, "{}", std::nullopt,
+                                   mailcanary::agent::NewNotification{"t/" + kA, "firing", "1"}};
+  mailcanary::agent::Outcome quiet{"t", kB, "mc-2", d.now.wall, "{}", std::nullopt, std::nullopt};
+  Effects batch{PersistOutcome{paged}, PersistOutcome{quiet}, PersistOutcome{paged}};
+  std::get<PersistOutcome>(batch[2]).outcome.notification->payload = "2";
+  d.core.store_failed(kFullThrown, batch, d.now);
+  CHECK(d.core.snapshot(d.now)->store.errors == 1);
+  d.advance(Core::kStoreRetryEvery);
+  auto w = write_back_in(d.core.tick(d.now));
+  REQUIRE(w);
+  REQUIRE(w->state.notifications.size() == 2);
+  CHECK(w->state.notifications[0].notification.payload == "1");
+  CHECK(w->state.notifications[1].notification.payload == "2");
+}

@@ -32,6 +32,14 @@ std::string seconds_text(SysTime::duration d) {
 }  // namespace
 
 Effects Core::store_failed(const std::string& what, const Effect* failed, Now now) {
+  Effects one;
+  if (failed) {
+    one.push_back(*failed);
+  }
+  return store_failed(what, one, now);
+}
+
+Effects Core::store_failed(const std::string& what, const Effects& failed_writes, Now now) {
   Effects out;
   // The store's errors say "state store: " first: said once, by the line below.
   const std::string prefix = "state store: ";
@@ -47,7 +55,8 @@ Effects Core::store_failed(const std::string& what, const Effect* failed, Now no
       ++store_dropped_;
     }
   };
-  if (failed) {
+  for (const Effect& effect : failed_writes) {
+    const Effect* failed = &effect;
     if (const auto* o = std::get_if<PersistOutcome>(failed); o && o->outcome.notification) {
       hold(*o->outcome.notification, o->outcome.at);
     } else if (const auto* q = std::get_if<QueueNotification>(failed)) {

@@ -77,6 +77,16 @@ void Agent::apply_one(Effect& effect) {
   // A failing state store write (a full or read-only disk) goes to the core, which
   // counts it, logs the first one and asks for a write-back later; probing goes on.
   try {
+    if (batch_.add(effect, clock_.now())) {
+      if (batch_.size() >= StoreBatch::kMaxWrites) {
+        write_batch();
+      }
+      return;
+    }
+    if (std::holds_alternative<QueueNotification>(effect) ||
+        std::holds_alternative<ForgetMember>(effect) || std::holds_alternative<WriteBack>(effect)) {
+      write_batch();  // what waits goes first: the store sees every write in order
+    }
     std::visit(
         [&](auto& e) {
           using T = std::decay_t<decltype(e)>;
@@ -99,14 +109,8 @@ void Agent::apply_one(Effect& effect) {
           } else if constexpr (std::is_same_v<T, RestartWatcher>) {
             // Its thread is joined here; it posts events, never waits for this one.
             watchers_.erase({e.mailbox, e.bounce_mailbox});
-          } else if constexpr (std::is_same_v<T, PersistInFlight>) {
-            store_->add_in_flight(e.canary);
-          } else if constexpr (std::is_same_v<T, PersistOutcome>) {
-            store_->record_outcome(e.outcome);
           } else if constexpr (std::is_same_v<T, QueueNotification>) {
             store_->enqueue_notification(e.notification, e.at);
-          } else if constexpr (std::is_same_v<T, DropInFlight>) {
-            store_->remove_in_flight(e.canary_id);
           } else if constexpr (std::is_same_v<T, ForgetMember>) {
             store_->forget_member(e.target, e.member);
           } else if constexpr (std::is_same_v<T, WriteBack>) {
@@ -127,6 +131,18 @@ void Agent::apply_one(Effect& effect) {
     apply(core_->store_failed(e.what(), &effect, now()));
   } catch (const std::exception& e) {
     log(LogLine{LogLine::Level::error, std::string("carrying out an effect: ") + e.what()});
+  }
+}
+
+void Agent::write_batch() {
+  if (batch_.empty()) {
+    return;
+  }
+  auto taken = batch_.take();
+  try {
+    store_->write(taken.writes);
+  } catch (const StateError& e) {
+    apply(core_->store_failed(e.what(), taken.held, now()));
   }
 }
 
@@ -397,16 +413,24 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
         apply(e(*core_, now()));
       }
       apply(core_->tick(now()));
+      if (batch_.due(clock_.now())) {
+        write_batch();
+      }
       publish(false);
       auto wait = std::clamp(core_->until_next(now()), milliseconds(1), kMaxWait);
+      if (const auto due = batch_.due_at()) {
+        wait = std::clamp(std::chrono::ceil<milliseconds>(*due - clock_.now()), milliseconds(1),
+                          wait);
+      }
       if (core_->changed()) {
         wait = std::min(wait, kPublishEvery);
       }
       std::unique_lock lock(events_mutex_);
       events_cv_.wait_for(lock, wait, [&] { return !events_.empty() || stop.load(); });
     }
-    log_run_figures();
     apply(core_->stopping(now()));
+    write_batch();
+    log_run_figures();
     publish(true);
   }  // the HTTP endpoints close here
   shut_down();
@@ -454,6 +478,7 @@ void Agent::shut_down() {
   for (auto& e : rest) {
     apply(e(*core_, now()));
   }
+  write_batch();
   publish(true);
 }
 

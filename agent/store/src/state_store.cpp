@@ -179,26 +179,59 @@ std::vector<std::string> StateStore::recent_results(const std::string& target,
   return out;
 }
 
+namespace {
+
+// One decided probe inside the caller's transaction; false (nothing written) for a replay.
+bool write_outcome(StateStore::Impl& impl, const Outcome& o, const char* op) {
+  if (!o.canary_id.empty()) {
+    Stmt seen(impl, "SELECT 1 FROM results WHERE canary_id = ?1", op);
+    if (seen.bind(1, o.canary_id).step()) {
+      return false;
+    }
+    Stmt(impl, "DELETE FROM in_flight WHERE id = ?1", op).bind(1, o.canary_id).run();
+  }
+  if (o.member_state) {
+    save_state(impl, o.target, o.member, *o.member_state, op);
+  }
+  insert_result(impl, o.target, o.member, o.at, o.canary_id, o.result_json, op);
+  if (o.notification) {
+    insert_notification(impl, *o.notification, o.at, op);
+  }
+  return true;
+}
+
+}  // namespace
+
 bool StateStore::record_outcome(const Outcome& o) {
   static constexpr const char* op = "record outcome";
   std::lock_guard lock(impl_->mu);
   WriteTx tx(*impl_, op);
-  if (!o.canary_id.empty()) {
-    Stmt seen(*impl_, "SELECT 1 FROM results WHERE canary_id = ?1", op);
-    if (seen.bind(1, o.canary_id).step()) {
-      return false;  // a replay: rolled back, nothing written
-    }
-    Stmt(*impl_, "DELETE FROM in_flight WHERE id = ?1", op).bind(1, o.canary_id).run();
-  }
-  if (o.member_state) {
-    save_state(*impl_, o.target, o.member, *o.member_state, op);
-  }
-  insert_result(*impl_, o.target, o.member, o.at, o.canary_id, o.result_json, op);
-  if (o.notification) {
-    insert_notification(*impl_, *o.notification, o.at, op);
+  if (!write_outcome(*impl_, o, op)) {
+    return false;  // a replay: rolled back, nothing written
   }
   tx.commit();
   return true;
+}
+
+std::size_t StateStore::write(const std::vector<StateWrite>& writes) {
+  static constexpr const char* op = "write results";
+  if (writes.empty()) {
+    return 0;
+  }
+  std::lock_guard lock(impl_->mu);
+  WriteTx tx(*impl_, op);
+  std::size_t replays = 0;
+  for (const auto& w : writes) {
+    if (const auto* c = std::get_if<InFlightCanary>(&w)) {
+      insert_in_flight(*impl_, *c, op);
+    } else if (const auto* o = std::get_if<Outcome>(&w)) {
+      replays += write_outcome(*impl_, *o, op) ? 0 : 1;
+    } else if (const auto* d = std::get_if<DroppedCanary>(&w)) {
+      Stmt(*impl_, "DELETE FROM in_flight WHERE id = ?1", op).bind(1, d->id).run();
+    }
+  }
+  tx.commit();
+  return replays;
 }
 
 void StateStore::write_back(const StateWriteBack& w) {

@@ -90,6 +90,9 @@ class Core {
   /// from its own view (the failed write's notification, a forgotten member) and, while
   /// failing, tick() asks for a WriteBack every kStoreRetryEvery.
   Effects store_failed(const std::string& error, const Effect* failed, Now now);
+  /// The same for a group commit (one transaction) that carried several writes: one
+  /// error counted, and what each failed write held kept.
+  Effects store_failed(const std::string& error, const Effects& failed, Now now);
   /// The WriteBack just asked for was carried out: the store is whole again (one info
   /// line).
   Effects store_written_back(Now now);

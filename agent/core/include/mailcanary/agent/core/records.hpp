@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace mailcanary::agent {
@@ -70,5 +71,14 @@ struct StateWriteBack {
   std::vector<std::pair<std::string, std::string>> forgotten;  // (target, member), first
   std::vector<TimedNotification> notifications;                // appended, in order
 };
+
+/// A canary decided without an outcome to record: its in-flight row goes.
+struct DroppedCanary {
+  std::string id;
+};
+
+/// One write of a group commit (StateStore::write): carried out in order, all of them in
+/// one transaction.
+using StateWrite = std::variant<InFlightCanary, Outcome, DroppedCanary>;
 
 }  // namespace mailcanary::agent

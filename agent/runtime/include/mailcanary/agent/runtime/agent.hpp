@@ -24,6 +24,7 @@
 
 #include "mailcanary/agent/core/core.hpp"
 #include "mailcanary/agent/core/snapshot.hpp"
+#include "mailcanary/agent/core/store_batch.hpp"
 #include "mailcanary/agent/probe/mailbox_watcher.hpp"
 #include "mailcanary/agent/store/state_store.hpp"
 #include "mailcanary/config/config.hpp"
@@ -60,6 +61,7 @@ class Agent {
   void post(Event e);
   void apply(Effects effects);
   void apply_one(Effect& e);
+  void write_batch();  // the group commit waiting in batch_, now
   void publish(bool force);
   void reload_config();
   void worker_loop();
@@ -75,6 +77,7 @@ class Agent {
   probes::Clock& clock_;
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<Core> core_;  // touched by the run() thread only
+  StoreBatch batch_;            // per-probe state writes, committed together
   SnapshotBox box_;
   std::chrono::steady_clock::time_point published_at_{};
   std::vector<LogLine> held_logs_;              // written at the next publication

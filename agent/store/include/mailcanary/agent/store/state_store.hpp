@@ -143,6 +143,11 @@ class StateStore {
   /// canary id is already in the history (a replay).
   bool record_outcome(const Outcome& outcome);
 
+  /// A group commit: every write in order, in ONE transaction (one WAL append however
+  /// many results it holds). An outcome already in the history (a replay) is skipped, as
+  /// record_outcome() does; returns how many were. On failure nothing is written.
+  std::size_t write(const std::vector<StateWrite>& writes);
+
   /// After failed writes: writes what the store missed, in one transaction. Forgets the
   /// members in w.forgotten (state and history), saves each member state, replaces every
   /// canary in flight with w.in_flight, and queues w.notifications in order.
