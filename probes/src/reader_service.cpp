@@ -75,6 +75,7 @@ int serve_mailbox_reader(int fd) {
   }
   SystemClock clock;
   std::size_t baseline = 0;
+  std::chrono::steady_clock::time_point measured_at{};
   // A wake message (no answer) ends a wait in progress: the reader's wait also watches
   // the socket. One that came before the wait request means: do not wait.
   reader->also_wake_on(fd);
@@ -124,12 +125,18 @@ int serve_mailbox_reader(int fd) {
     reply["commands"] = reader->commands();
     reply["leftovers"] = reader->leftovers_removed();
     // Measured after the first call (the session and TLS set up): growth beyond is what
-    // libetpan's leaks on malformed answers would add up to.
-    const std::size_t rss = resident_bytes();
-    if (baseline == 0) {
-      baseline = rss;
+    // libetpan's leaks on malformed answers would add up to. Read after every failed call
+    // (where such answers end) and otherwise once a second, not for every look.
+    const auto t = std::chrono::steady_clock::now();
+    bool retire = retire_growth == 0;
+    if (baseline == 0 || reply.contains("error") || t - measured_at >= std::chrono::seconds(1)) {
+      measured_at = t;
+      const std::size_t rss = resident_bytes();
+      if (baseline == 0) {
+        baseline = rss;
+      }
+      retire = retire || rss > baseline + retire_growth;
     }
-    const bool retire = retire_growth == 0 || rss > baseline + retire_growth;
     if (retire) {
       reply["retire"] = true;
     }

@@ -35,11 +35,13 @@ void await(int fd, short events, Deadline deadline) {
   }
 }
 
+// Both try the socket first and wait only when it is not ready: a message costs one
+// send (and a reply that is already there one recv), not a poll before each.
 void write_all(int fd, const char* data, std::size_t size, Deadline deadline) {
   while (size > 0) {
-    await(fd, POLLOUT, deadline);
     const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      await(fd, POLLOUT, deadline);
       continue;
     }
     if (n <= 0) {
@@ -52,9 +54,9 @@ void write_all(int fd, const char* data, std::size_t size, Deadline deadline) {
 
 void read_all(int fd, char* data, std::size_t size, Deadline deadline) {
   while (size > 0) {
-    await(fd, POLLIN, deadline);
     const ssize_t n = ::recv(fd, data, size, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      await(fd, POLLIN, deadline);
       continue;
     }
     if (n <= 0) {
@@ -74,10 +76,10 @@ void send(int fd, const nlohmann::json& message, Deadline deadline) {
     throw Broken{Broken::Why::too_large};
   }
   const auto n = static_cast<std::uint32_t>(text.size());
-  const char header[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+  std::vector<char> frame{static_cast<char>(n >> 24), static_cast<char>(n >> 16),
                           static_cast<char>(n >> 8), static_cast<char>(n)};
-  write_all(fd, header, sizeof header, deadline);
-  write_all(fd, reinterpret_cast<const char*>(text.data()), text.size(), deadline);
+  frame.insert(frame.end(), text.begin(), text.end());
+  write_all(fd, frame.data(), frame.size(), deadline);
 }
 
 nlohmann::json receive(int fd, Deadline deadline) {

@@ -297,7 +297,12 @@ TEST_CASE("a failed group commit counts one error and keeps every notification i
           "[core][store]") {
   CoreDriver d(core_config(two_members()));
   d.discover();
-  mailcanary::agent::Outcome paged{"t", kA, "mc-1", d.now.wall, "{}", std::nullopt,
+  mailcanary::agent::Outcome paged{"t",
+                                   kA,
+                                   "mc-1",
+                                   d.now.wall,
+                                   "{}",
+                                   std::nullopt,
                                    mailcanary::agent::NewNotification{"t/" + kA, "firing", "1"}};
   mailcanary::agent::Outcome quiet{"t", kB, "mc-2", d.now.wall, "{}", std::nullopt, std::nullopt};
   Effects batch{PersistOutcome{paged}, PersistOutcome{quiet}, PersistOutcome{paged}};

@@ -419,8 +419,8 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
       publish(false);
       auto wait = std::clamp(core_->until_next(now()), milliseconds(1), kMaxWait);
       if (const auto due = batch_.due_at()) {
-        wait = std::clamp(std::chrono::ceil<milliseconds>(*due - clock_.now()), milliseconds(1),
-                          wait);
+        wait =
+            std::clamp(std::chrono::ceil<milliseconds>(*due - clock_.now()), milliseconds(1), wait);
       }
       if (core_->changed()) {
         wait = std::min(wait, kPublishEvery);

@@ -58,7 +58,7 @@ class StoreBatch {
   Taken take();
 
  private:
-  std::vector<std::optional<StateWrite>> writes_;  // nullopt: an in-flight row cancelled
+  std::vector<std::optional<StateWrite>> writes_;    // nullopt: an in-flight row cancelled
   std::map<std::string, std::size_t> in_flight_at_;  // canary id -> index in writes_
   Effects held_;
   std::optional<Time> first_at_;
