@@ -9,6 +9,7 @@ find_package(prometheus-cpp CONFIG REQUIRED)
 # libhowardhinnant-date-dev: date::date-tz is libdate-tz.so, built with USE_OS_TZDB=1 (it
 # reads the system zoneinfo; the target carries that define).
 find_package(date 3.0 CONFIG REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)  # libcli11-dev: the command line
 pkg_check_modules(CARES REQUIRED IMPORTED_TARGET libcares)
 
 # libetpan: the runtime library from libetpan20, the headers unpacked by

@@ -1,4 +1,5 @@
-// mailcanary command line: run | probe | check-config | --version | --help
+// mailcanary: run | probe | check-config (options in cli_args.cpp), and the hidden
+// mailbox-reader command the agent starts its reader processes with.
 #include <signal.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_args.hpp"
 #include "mailcanary/agent/probe/discovery.hpp"
 #include "mailcanary/agent/probe/probe_run.hpp"
 #include "mailcanary/agent/runtime/agent.hpp"
@@ -24,62 +26,7 @@ constexpr int kExitUnknown = 3;
 // package upgrade replaced the file.
 constexpr const char* kReaderBinary = "/proc/self/exe";
 
-const char* const kUsage =
-    "usage:\n"
-    "  mailcanary run --config FILE [--fresh-state]\n"
-    "  mailcanary probe --config FILE [--target NAME] [--member ADDR] [--json] [--verbose]\n"
-    "  mailcanary check-config FILE\n"
-    "  mailcanary --version | --help\n"
-    "\n"
-    "probe exit codes: 0 ok, 1 warning (late, temp_fail), 2 critical, 3 unknown\n"
-    "check-config exit codes: 0 valid, 2 invalid\n";
-
-struct Args {
-  std::string command;
-  std::string config;
-  std::string target;
-  std::string member;
-  bool json = false;
-  bool fresh_state = false;
-  bool verbose = false;
-};
-
-// Throws std::invalid_argument with a message naming the bad argument.
-Args parse_args(int argc, char** argv) {
-  Args a;
-  std::vector<std::string> rest(argv + 1, argv + argc);
-  if (rest.empty()) {
-    throw std::invalid_argument("no command given");
-  }
-  a.command = rest[0];
-  for (std::size_t i = 1; i < rest.size(); ++i) {
-    const std::string& arg = rest[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= rest.size()) {
-        throw std::invalid_argument(arg + " needs a value");
-      }
-      return rest[++i];
-    };
-    if (arg == "--config") {
-      a.config = value();
-    } else if (arg == "--target") {
-      a.target = value();
-    } else if (arg == "--member") {
-      a.member = value();
-    } else if (arg == "--json") {
-      a.json = true;
-    } else if (arg == "--verbose") {
-      a.verbose = true;
-    } else if (arg == "--fresh-state" && a.command == "run") {
-      a.fresh_state = true;
-    } else if (a.command == "check-config" && a.config.empty() && arg[0] != '-') {
-      a.config = arg;
-    } else {
-      throw std::invalid_argument("unknown argument '" + arg + "'");
-    }
-  }
-  return a;
-}
+using mailcanary::cli::Args;
 
 std::optional<mailcanary::config::Config> load(const std::string& path) {
   auto loaded = mailcanary::config::load_config_file(path);
@@ -93,10 +40,6 @@ std::optional<mailcanary::config::Config> load(const std::string& path) {
 }
 
 int cmd_check_config(const Args& a) {
-  if (a.config.empty()) {
-    std::cerr << "mailcanary check-config: no config file given\n" << kUsage;
-    return 2;
-  }
   auto cfg = load(a.config);
   if (!cfg) {
     return 2;
@@ -111,10 +54,6 @@ int cmd_check_config(const Args& a) {
 }
 
 int cmd_probe(const Args& a) {
-  if (a.config.empty()) {
-    std::cerr << "mailcanary probe: --config FILE is required\n";
-    return kExitUnknown;
-  }
   auto cfg = load(a.config);
   if (!cfg) {
     return kExitUnknown;
@@ -159,10 +98,6 @@ extern "C" void on_signal(int sig) {
 }
 
 int cmd_run(const Args& a) {
-  if (a.config.empty()) {
-    std::cerr << "mailcanary run: --config FILE is required\n";
-    return 2;
-  }
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -191,21 +126,11 @@ int main(int argc, char** argv) {
   if (argc == 2 && std::strcmp(argv[1], "mailbox-reader") == 0) {
     return mailcanary::probes::serve_mailbox_reader(3);
   }
-  if (argc >= 2 && (std::strcmp(argv[1], "--version") == 0)) {
-    std::cout << "mailcanary " << MAILCANARY_VERSION << "\n";
-    return 0;
+  const auto parsed = mailcanary::cli::parse_command_line(argc, argv);
+  if (!parsed.args) {
+    return parsed.exit_code;
   }
-  if (argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
-    std::cout << kUsage;
-    return 0;
-  }
-  Args args;
-  try {
-    args = parse_args(argc, argv);
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "mailcanary: " << e.what() << "\n" << kUsage;
-    return kExitUnknown;
-  }
+  const Args& args = *parsed.args;
   try {
     if (args.command == "check-config") {
       return cmd_check_config(args);
@@ -220,6 +145,5 @@ int main(int argc, char** argv) {
     std::cerr << "mailcanary: " << e.what() << "\n";
     return kExitUnknown;
   }
-  std::cerr << "mailcanary: unknown command '" << args.command << "'\n" << kUsage;
-  return kExitUnknown;
+  return kExitUnknown;  // parse_command_line() accepts no other command
 }
