@@ -31,13 +31,15 @@ bool parse_shard(std::string_view text, int& index, int& count) {
 }
 
 void check_listen(TableReader& r, const std::string& text, Endpoint& out) {
-  // Port 0 is accepted here: the OS picks a free port (useful for tests).
-  const auto split = split_host_port(text);
+  // Port 0 is accepted here: the OS picks a free port (useful for tests). ":PORT" (no
+  // host) listens on every address, IPv6 and IPv4, as exporters' --web.listen-address.
+  const bool every_address = text.starts_with(':') && text.find(':', 1) == std::string::npos;
+  const auto split = split_host_port(every_address ? "any" + text : text);
   if (!split || !split->port || *split->port > kMaxPort) {
     r.error("listen", in_quotes(text) + " is not a valid host:port (the port is required)");
     return;
   }
-  out = Endpoint{split->host, static_cast<std::uint16_t>(*split->port)};
+  out = Endpoint{every_address ? "" : split->host, static_cast<std::uint16_t>(*split->port)};
 }
 
 }  // namespace

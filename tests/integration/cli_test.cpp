@@ -24,7 +24,8 @@ const std::string kValid =
     "password_file = \"" +
     itest::source_dir() +
     "/tests/testbed/secrets/canary.pass\"\n\n"
-    "[[target]]\nname = \"t\"\nfrom = \"bounces@example.test\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n"
+    "[[target]]\nname = \"t\"\nfrom = \"bounces@example.test\"\nrcpt = "
+    "\"canary@example.test\"\nmailbox = \"inbox\"\n"
     "members = [\"127.0.0.11:2525\"]\n";
 
 }  // namespace

@@ -114,7 +114,12 @@ int cmd_run(const Args& a) {
     std::cerr << "mailcanary run: " << e.what() << "\n";
     return 2;
   }
-  agent->run(g_stop, g_reload);
+  try {
+    agent->run(g_stop, g_reload);
+  } catch (const std::exception& e) {
+    std::cerr << "mailcanary run: " << e.what() << "\n";
+    return 2;
+  }
   return 0;
 }
 

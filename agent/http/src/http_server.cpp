@@ -47,13 +47,14 @@ Answer plain(int code, std::string body, int retry_after = 0) {
 
 }  // namespace
 
-HttpServer::HttpServer(const std::string& host, int port, Router router,
-                       std::unique_ptr<TlsContext> tls, const Limits& limits)
+HttpServer::HttpServer(int listen_fd, int port, Router router, std::unique_ptr<TlsContext> tls,
+                       const Limits& limits)
     : router_(std::move(router)), tls_(std::move(tls)), limits_(limits) {
   const auto plan = plan_descriptors(descriptor_limit(), limits_.max_connections);
   max_total_ = plan.max_connections;
   move_above_ = plan.move_above;
-  listen_fd_ = listen_on(host, port, port_);
+  listen_fd_ = listen_fd;
+  port_ = port;
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   epoll_event listen_event{EPOLLIN, {.u64 = kListenTag}};

@@ -47,9 +47,9 @@ struct Router {
 
 class HttpServer {
  public:
-  /// Listens on host:port (0: any free port). `tls` null: plain HTTP. Throws
-  /// std::runtime_error naming the address.
-  HttpServer(const std::string& host, int port, Router router, std::unique_ptr<TlsContext> tls,
+  /// Serves a socket already listening (listener.hpp's listen_on(); owned from here on,
+  /// closed even when this throws), bound to `port`. `tls` null: plain HTTP.
+  HttpServer(int listen_fd, int port, Router router, std::unique_ptr<TlsContext> tls,
              const Limits& limits);
   /// Stops the loop, waits for running renders, closes every connection.
   ~HttpServer();

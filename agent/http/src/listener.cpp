@@ -14,7 +14,56 @@
 
 namespace mailcanary::agent::http {
 
+namespace {
+
+// Every address: one IPv6 socket that also takes IPv4 (IPV6_V6ONLY off), or an IPv4 one
+// where the host has no IPv6.
+int listen_on_every_address(int port, int& bound_port) {
+  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_in6 a6{};
+  sockaddr_in a4{};
+  const sockaddr* address = reinterpret_cast<const sockaddr*>(&a6);
+  socklen_t length = sizeof a6;
+  if (fd >= 0) {
+    int off = 0;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    a6.sin6_family = AF_INET6;
+    a6.sin6_addr = in6addr_any;
+    a6.sin6_port = htons(static_cast<std::uint16_t>(port));
+  } else {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+      throw std::runtime_error("cannot listen on :" + std::to_string(port) + ": " +
+                               std::strerror(errno));
+    }
+    a4.sin_family = AF_INET;
+    a4.sin_addr.s_addr = htonl(INADDR_ANY);
+    a4.sin_port = htons(static_cast<std::uint16_t>(port));
+    address = reinterpret_cast<const sockaddr*>(&a4);
+    length = sizeof a4;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, address, length) != 0 || ::listen(fd, kListenBacklog) != 0) {
+    const std::string error = std::strerror(errno);
+    ::close(fd);
+    throw std::runtime_error("cannot listen on :" + std::to_string(port) +
+                             " (every address): " + error);
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  bound_port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                              : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return fd;
+}
+
+}  // namespace
+
 int listen_on(const std::string& host, int port, int& bound_port) {
+  if (host.empty()) {
+    return listen_on_every_address(port, bound_port);
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -1,8 +1,12 @@
 #include "mailcanary/agent/http/web_server.hpp"
 
+#include <unistd.h>
+
 #include <stdexcept>
+#include <utility>
 
 #include "http_server.hpp"
+#include "listener.hpp"
 #include "mailcanary/agent/http/http_parser.hpp"
 
 namespace mailcanary::agent {
@@ -47,11 +51,43 @@ WebServer::Response WebServer::answer(const std::string& method, const std::stri
   return {404, "text/plain; charset=utf-8", "not found\n"};
 }
 
+WebServer::BoundPort WebServer::BoundPort::open(const std::string& host, int port) {
+  BoundPort b;
+  const bool v6 = host.find(':') != std::string::npos;
+  b.address_ = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  b.fd_ = http::listen_on(host, port, b.port_);
+  return b;
+}
+
+WebServer::BoundPort::BoundPort(BoundPort&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), port_(other.port_), address_(std::move(other.address_)) {}
+
+WebServer::BoundPort& WebServer::BoundPort::operator=(BoundPort&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+    fd_ = std::exchange(other.fd_, -1);
+    port_ = other.port_;
+    address_ = std::move(other.address_);
+  }
+  return *this;
+}
+
+WebServer::BoundPort::~BoundPort() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
 WebServer::WebServer(const std::string& host, int port, Handlers handlers,
                      const config::WebConfig& web, const http::Limits& limits)
+    : WebServer(BoundPort::open(host, port), std::move(handlers), web, limits) {}
+
+WebServer::WebServer(BoundPort bound, Handlers handlers, const config::WebConfig& web,
+                     const http::Limits& limits)
     : handlers_(std::move(handlers)), auth_(web.basic_auth_users, web.basic_auth_users_file) {
-  const bool v6 = host.find(':') != std::string::npos;
-  const std::string address = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  const std::string address = bound.address();
   std::unique_ptr<http::TlsContext> tls;
   if (web.tls()) {
     try {
@@ -83,8 +119,9 @@ WebServer::WebServer(const std::string& host, int port, Handlers handlers,
     return to_answer(answer(r.method, r.path));
   };
   try {
-    server_ =
-        std::make_unique<http::HttpServer>(host, port, std::move(router), std::move(tls), limits);
+    const int port = bound.port();
+    server_ = std::make_unique<http::HttpServer>(std::exchange(bound.fd_, -1), port,
+                                                 std::move(router), std::move(tls), limits);
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot serve the HTTP endpoints on " + address + ": " + e.what());
   }

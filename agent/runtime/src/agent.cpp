@@ -41,6 +41,13 @@ std::shared_ptr<const config::Config> load(const std::string& path) {
 Agent::Agent(AgentOptions options, probes::Clock& clock)
     : options_(std::move(options)), clock_(clock) {
   auto cfg = load(options_.config_path);
+  // The HTTP port first: a port in use is said before anything is written to state_dir.
+  try {
+    bound_.emplace(WebServer::BoundPort::open(cfg->agent.listen.host, cfg->agent.listen.port));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(e.what()) + " (agent.listen in " + options_.config_path +
+                             ")");
+  }
   StateStore::OpenOptions open;
   open.start_fresh = options_.fresh_state;
   store_ = StateStore::open(cfg->agent.state_dir, open);
@@ -385,7 +392,7 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
   discovery_ = std::thread([this] { discovery_loop(); });
   alerts_ = std::thread([this] { alerts_loop(); });
   {
-    WebServer web(cfg->agent.listen.host, cfg->agent.listen.port,
+    WebServer web(std::move(*bound_),
                   {[this] { return render_metrics(*box_.get(), MAILCANARY_AGENT_VERSION); },
                    [this] { return render_status(*box_.get(), clock_.wall()); },
                    [this](const std::string& t, const std::string& m) {
@@ -395,6 +402,7 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
                   cfg->web, limits);
     log(std::string("HTTP endpoints on ") + (cfg->web.tls() ? "https://" : "") +
         cfg->agent.listen.host + ":" + std::to_string(web.port()) +
+        (cfg->agent.listen.host.empty() ? " (every address)" : "") +
         ": /metrics /healthz /status /health/TARGET/MEMBER" +
         (cfg->web.basic_auth_users.empty() ? "" : " (basic auth)"));
     log("running: " + std::to_string(cfg->targets.size()) + " targets, state in " +

@@ -24,6 +24,29 @@ class HttpServer;
 
 class WebServer {
  public:
+  /// A listening socket. The agent opens it before anything else (the state database
+  /// included), so a port in use is the first and only thing said; a WebServer started
+  /// later serves it. Connections that arrive in between wait in the kernel's queue.
+  class BoundPort {
+   public:
+    /// Listens on host:port (port 0: any free port; host "": every address, IPv6 and
+    /// IPv4). Throws std::runtime_error "cannot listen on HOST:PORT: <reason>".
+    static BoundPort open(const std::string& host, int port);
+    BoundPort(BoundPort&& other) noexcept;
+    BoundPort& operator=(BoundPort&& other) noexcept;
+    ~BoundPort();
+    int port() const { return port_; }
+    /// host:port as given (":PORT" for every address).
+    const std::string& address() const { return address_; }
+
+   private:
+    friend class WebServer;
+    BoundPort() = default;
+    int fd_ = -1;
+    int port_ = 0;
+    std::string address_;
+  };
+
   struct Response {
     int code = 200;
     std::string content_type = "text/plain; charset=utf-8";
@@ -41,6 +64,9 @@ class WebServer {
   /// authentication as `web` says. Throws std::runtime_error naming the address or
   /// the file when it cannot listen or load the certificate.
   WebServer(const std::string& host, int port, Handlers handlers, const config::WebConfig& web = {},
+            const http::Limits& limits = {});
+  /// The same on a socket opened before.
+  WebServer(BoundPort bound, Handlers handlers, const config::WebConfig& web = {},
             const http::Limits& limits = {});
   ~WebServer();
   WebServer(const WebServer&) = delete;

@@ -25,6 +25,7 @@
 #include "mailcanary/agent/core/core.hpp"
 #include "mailcanary/agent/core/snapshot.hpp"
 #include "mailcanary/agent/core/store_batch.hpp"
+#include "mailcanary/agent/http/web_server.hpp"
 #include "mailcanary/agent/probe/mailbox_watcher.hpp"
 #include "mailcanary/agent/store/state_store.hpp"
 #include "mailcanary/config/config.hpp"
@@ -75,6 +76,7 @@ class Agent {
 
   AgentOptions options_;
   probes::Clock& clock_;
+  std::optional<WebServer::BoundPort> bound_;  // the HTTP port, open from the start
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<Core> core_;  // touched by the run() thread only
   StoreBatch batch_;            // per-probe state writes, committed together

@@ -1,0 +1,81 @@
+// Start-up of `mailcanary run` as an operator meets it: listen = ":PORT" serves every
+// address (IPv4 and IPv6), and a port in use is one line with exit code 2, said before
+// anything is written to state_dir.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <regex>
+
+#include "support.hpp"
+
+namespace {
+
+std::string with_listen(const std::string& head, const std::string& listen) {
+  return std::regex_replace(head, std::regex("listen = \"127\\.0\\.0\\.1:0\""),
+                            "listen = \"" + listen + "\"");
+}
+
+const std::string kTarget =
+    "[[target]]\nname = \"t\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n"
+    "members = [\"127.0.0.11:2525\"]\n";
+
+std::string state_dir_of(const std::string& config) {
+  std::smatch m;
+  REQUIRE(std::regex_search(config, m, std::regex("state_dir = \"([^\"]+)\"")));
+  return m[1].str();
+}
+
+int http_code(const std::string& url) {
+  auto r = itest::run_command(
+      {"/usr/bin/curl", "-s", "-o", "/dev/null", "--max-time", "5", "-w", "%{http_code}", url});
+  return r.exit_code == 0 ? std::stoi(r.out) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("listen = \":0\" serves every address, IPv4 and IPv6", "[integration][startup]") {
+  const auto path = itest::write_temp_file(
+      "every.toml", with_listen(itest::agent_config_head("every"), ":0") + kTarget);
+  itest::AgentProcess agent(path);
+  REQUIRE(agent.wait_for_log(" (every address)", std::chrono::seconds(20)));
+  std::smatch m;
+  const std::string log = agent.log();
+  REQUIRE(std::regex_search(log, m, std::regex("HTTP endpoints on :(\\d+) \\(every address\\)")));
+  const std::string port = m[1].str();
+  CHECK(port != "0");
+  CHECK(http_code("http://127.0.0.1:" + port + "/healthz") == 200);
+  CHECK(http_code("http://[::1]:" + port + "/healthz") == 200);
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("a port in use is one line and exit code 2, and nothing is written to state_dir",
+          "[integration][startup]") {
+  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(holder >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  REQUIRE(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(holder, 1) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(::getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  const std::string address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+
+  const std::string config = with_listen(itest::agent_config_head("inuse"), address) + kTarget;
+  const auto path = itest::write_temp_file("inuse.toml", config);
+  const std::string state_dir = state_dir_of(config);
+  auto r = itest::mailcanary({"run", "--config", path});
+  ::close(holder);
+  INFO(r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.find("cannot listen on " + address + ": Address already in use") !=
+        std::string::npos);
+  CHECK(r.err.find("agent.listen in " + path) != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(state_dir));
+}
