@@ -160,7 +160,9 @@ agent::WebServer::Handlers handlers(const agent::Snapshot& s) {
           [&s](const std::string& t, const std::string& m) {
             auto h = agent::render_health(s, t, m);
             return agent::WebServer::Response{h.code, "text/plain; charset=utf-8", h.body};
-          }};
+          },
+          {},
+          {}};
 }
 
 struct FamilySize {

@@ -90,6 +90,7 @@ void read_web(TableReader& r, WebConfig& out, const LoadContext& ctx) {
   const bool has_key = r.read("tls_key_file", out.tls_key_file);
   const bool has_users = r.read("basic_auth_users_file", out.basic_auth_users_file);
   r.read("unknown_health", out.unknown_health_up, {{"up", true}, {"down", false}});
+  r.read("reload_endpoint", out.reload_endpoint);
   r.reject_unknown();
 
   if (has_cert != has_key) {

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "support.hpp"
 
@@ -78,4 +79,40 @@ TEST_CASE("a port in use is one line and exit code 2, and nothing is written to 
         std::string::npos);
   CHECK(r.err.find("agent.listen in " + path) != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(state_dir));
+}
+
+TEST_CASE("/-/ready turns 200 once members are scheduled; POST /-/reload reloads",
+          "[integration][startup]") {
+  const auto path =
+      itest::write_temp_file("lifecycle.toml", itest::agent_config_head("lifecycle") + kTarget +
+                                                   "\n[web]\nreload_endpoint = true\n");
+  itest::AgentProcess agent(path);
+  const std::string base = "http://" + agent.http_address();
+  REQUIRE(base != "http://");
+  int ready = 0;
+  for (int i = 0; i < 100 && ready != 200; ++i) {  // bounded: 100 x 50 ms
+    ready = http_code(base + "/-/ready");
+    if (ready != 200) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  CHECK(ready == 200);
+  const std::string ok_reloads = "mailcanary_config_reloads_total{result=\"success\"} ";
+  auto metrics = [&] {
+    return itest::run_command({"/usr/bin/curl", "-s", "--max-time", "5", base + "/metrics"}).out;
+  };
+  REQUIRE(metrics().find(ok_reloads + "0") != std::string::npos);
+  CHECK(http_code(base + "/-/reload") == 405);  // GET
+  auto post = itest::run_command({"/usr/bin/curl", "-s", "-X", "POST", "--max-time", "5", "-w",
+                                  "\n%{http_code}", base + "/-/reload"});
+  CHECK(post.out == "reloading the config\n\n200");
+  bool reloaded = false;
+  for (int i = 0; i < 100 && !reloaded; ++i) {  // bounded: 100 x 50 ms
+    reloaded = metrics().find(ok_reloads + "1") != std::string::npos;
+    if (!reloaded) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  CHECK(reloaded);
+  CHECK(agent.stop() == 0);
 }

@@ -206,6 +206,10 @@ Effects Core::discovered(Discovery found, std::shared_ptr<const config::Config> 
   if (stopping_) {
     return out;
   }
+  if (!scheduled_) {
+    scheduled_ = true;
+    dirty_ = true;
+  }
   std::map<Key, bool> seen;
   for (auto& ref : found.members) {
     if (!owned(*cfg, ref.target->name, ref.member)) {
@@ -383,6 +387,7 @@ std::shared_ptr<const Snapshot> Core::snapshot(Now now) {
   s->held_notifications = store_held_;
   s->alertmanager_failures = alertmanager_failures_;
   s->reloads_ok = reloads_ok_;
+  s->scheduled = scheduled_;
   s->reloads_failed = reloads_failed_;
   s->last_reload_ok = last_reload_ok_;
   s->store = store_;

@@ -217,7 +217,7 @@ class Families {
   std::vector<prometheus::MetricFamily> families_;
 };
 
-std::string self_metrics(const Snapshot& s, const std::string& version) {
+std::string self_metrics(const Snapshot& s, const BuildInfo& build) {
   using prometheus::MetricType;
   Families f(s.instance);
   f.sample(f.add("mailcanary_canaries_in_flight",
@@ -269,15 +269,17 @@ std::string self_metrics(const Snapshot& s, const std::string& version) {
   f.sample(f.add("mailcanary_state_store_errors_total", "State database writes that failed.",
                  MetricType::Counter),
            static_cast<double>(s.store.errors));
-  f.sample(f.add("mailcanary_build_info", "The running version.", MetricType::Gauge), 1,
-           {{"version", version}});
+  f.sample(
+      f.add("mailcanary_build_info",
+            "The running build: version, git revision and compiler (always 1).", MetricType::Gauge),
+      1, {{"version", build.version}, {"revision", build.revision}, {"compiler", build.compiler}});
   return f.text();
 }
 
 }  // namespace
 
-std::string render_metrics(const Snapshot& s, const std::string& version) {
-  std::string out = self_metrics(s, version);
+std::string render_metrics(const Snapshot& s, const BuildInfo& build) {
+  std::string out = self_metrics(s, build);
   write_members(out, s);
   return out;
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 
 #include "http_server.hpp"
@@ -20,13 +21,51 @@ const char* authorization(const http::Request& r) {
   return r.authorization ? r.authorization->c_str() : nullptr;
 }
 
+constexpr std::string_view kLandingPage = R"(<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>mailcanary</title></head>
+<body><h1>mailcanary</h1>
+<p>Mail-flow monitoring: a signed canary through every MX and VIP member, confirmed in its mailbox.</p>
+<ul>
+<li><a href="metrics">/metrics</a>: Prometheus metrics</li>
+<li><a href="status">/status</a>: every member's state and recent results (JSON)</li>
+<li>/health/TARGET/MEMBER: one member's health for a load balancer (200 UP, 503 DOWN)</li>
+<li><a href="healthz">/healthz</a>, <a href="-/healthy">/-/healthy</a>: the agent is running</li>
+<li><a href="-/ready">/-/ready</a>: 200 once the members are scheduled, 503 before</li>
+<li>POST /-/reload: reload the config, as SIGHUP does</li>
+</ul></body></html>
+)";
+
 const http::Answer kUnauthorized{401, "text/plain; charset=utf-8", "authentication required\n", 0};
 
 }  // namespace
 
 WebServer::Response WebServer::answer(const std::string& method, const std::string& path) const {
+  if (path == "/-/reload") {
+    if (!handlers_.reload) {
+      return {403, "text/plain; charset=utf-8",
+              "POST /-/reload is off: [web] reload_endpoint = true turns it on\n"};
+    }
+    if (method != "POST" && method != "PUT") {
+      return {405, "text/plain; charset=utf-8", "use POST to reload the config\n"};
+    }
+    handlers_.reload();
+    return {200, "text/plain; charset=utf-8", "reloading the config\n"};
+  }
   if (method != "GET" && method != "HEAD") {
     return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+  }
+  if (path == "/") {
+    return {200, "text/html; charset=utf-8", std::string(kLandingPage)};
+  }
+  if (path == "/-/healthy") {
+    return {200, "text/plain; charset=utf-8", "ok\n"};
+  }
+  if (path == "/-/ready") {
+    if (handlers_.ready && !handlers_.ready()) {
+      return {503, "text/plain; charset=utf-8",
+              "not ready: the members are not scheduled yet (first discovery)\n"};
+    }
+    return {200, "text/plain; charset=utf-8", "ready\n"};
   }
   if (path == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8", handlers_.metrics()};

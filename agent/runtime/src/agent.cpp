@@ -12,6 +12,7 @@
 #include "mailcanary/agent/http/web_server.hpp"
 #include "mailcanary/agent/probe/discovery.hpp"
 #include "mailcanary/agent/probe/probe_run.hpp"
+#include "mailcanary/build_info.hpp"
 
 namespace mailcanary::agent {
 namespace {
@@ -393,12 +394,22 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
   alerts_ = std::thread([this] { alerts_loop(); });
   {
     WebServer web(std::move(*bound_),
-                  {[this] { return render_metrics(*box_.get(), MAILCANARY_AGENT_VERSION); },
+                  {[this] {
+                     return render_metrics(
+                         *box_.get(), BuildInfo{MAILCANARY_BUILD_VERSION, MAILCANARY_BUILD_REVISION,
+                                                MAILCANARY_BUILD_COMPILER});
+                   },
                    [this] { return render_status(*box_.get(), clock_.wall()); },
                    [this](const std::string& t, const std::string& m) {
                      auto h = render_health(*box_.get(), t, m);
                      return WebServer::Response{h.code, "text/plain; charset=utf-8", h.body};
-                   }},
+                   },
+                   [this] { return box_.get()->scheduled; },
+                   cfg->web.reload_endpoint ? std::function<void()>([&reload, this] {
+                     reload = true;
+                     events_cv_.notify_one();  // the loop reloads now, not at its next pass
+                   })
+                                            : nullptr},
                   cfg->web, limits);
     log(std::string("HTTP endpoints on ") + (cfg->web.tls() ? "https://" : "") +
         cfg->agent.listen.host + ":" + std::to_string(web.port()) +

@@ -76,6 +76,9 @@ struct WebConfig {
   /// /health/T/M for a member with no result yet: UP (default, a fresh agent never
   /// drains a pool) or DOWN.
   bool unknown_health_up = true;
+  /// POST /-/reload reloads the config (as SIGHUP). Off by default, as Prometheus's
+  /// --web.enable-lifecycle: anyone who reaches the port could use it.
+  bool reload_endpoint = false;
   bool tls() const { return !tls_cert_file.empty(); }
 };
 

@@ -165,6 +165,7 @@ class Core {
   std::chrono::steady_clock::time_point earliest_due_ =
       std::chrono::steady_clock::time_point::max();
   bool discovery_running_ = false;
+  bool scheduled_ = false;  // the first discovery was applied: members have their slots
   bool warned_many_ = false;
   bool stopping_ = false;
   bool dirty_ = true;

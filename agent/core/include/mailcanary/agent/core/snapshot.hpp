@@ -114,6 +114,8 @@ struct Snapshot {
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;
   bool last_reload_ok = true;
+  /// The first discovery was applied (every member has its slot): /-/ready answers 200.
+  bool scheduled = false;
   StoreView store;
 
   /// The member, or nullptr.

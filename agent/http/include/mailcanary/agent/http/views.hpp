@@ -4,14 +4,25 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "mailcanary/agent/core/snapshot.hpp"
 
 namespace mailcanary::agent {
 
+/// mailcanary_build_info's labels.
+struct BuildInfo {
+  std::string version;
+  std::string revision = "unknown";         // git, as `mailcanary --version` says it
+  std::string compiler = "unknown";         // e.g. "GNU 12.2.0"
+  BuildInfo(const char* v) : version(v) {}  // NOLINT: a version alone, in tests
+  BuildInfo(std::string v, std::string r, std::string c)
+      : version(std::move(v)), revision(std::move(r)), compiler(std::move(c)) {}
+};
+
 /// The text exposition format (version 0.0.4): every DESIGN.md series and the agent's
-/// self-metrics. `version`: mailcanary_build_info's label.
-std::string render_metrics(const Snapshot& s, const std::string& version);
+/// self-metrics.
+std::string render_metrics(const Snapshot& s, const BuildInfo& build);
 
 /// The /status document: every member, its last result, class, alarm and health; the
 /// mailboxes; canaries in flight; the state store's health.

@@ -1,11 +1,13 @@
 // The agent's HTTP endpoints: /metrics, /healthz, /status and /health/TARGET/MEMBER for
-// load balancers (HAProxy `option httpchk`), served by our own event-driven HTTP/1.1
+// load balancers (HAProxy `option httpchk`); by Prometheus conventions also a landing
+// page at /, /-/healthy, /-/ready and POST /-/reload. Served by our own event-driven HTTP/1.1
 // server (http_server.hpp): one loop thread answers /health and /healthz at once, a
 // small pool renders /metrics and /status, every connection has header, idle and write
 // deadlines, and connections are capped per client address and in total (Limits, the
 // idlest shed first). GET/HEAD only, no request bodies, no files served. Nothing it
-// answers contains a secret. Optional HTTPS (TLS 1.2 or later, certificate and key
-// files, on the same loop) and basic authentication ([web] in the config).
+// answers contains a secret. POST only for /-/reload, which takes no body. Optional HTTPS (TLS 1.2
+// or later, certificate and key files, on the same loop) and basic authentication ([web] in the
+// config).
 #pragma once
 
 #include <functional>
@@ -58,6 +60,12 @@ class WebServer {
     std::function<std::string()> metrics;
     std::function<std::string()> status;
     std::function<Response(const std::string& target, const std::string& member)> health;
+    /// /-/ready: true once the agent serves its restored state and has scheduled its
+    /// members (503 before). Unset: always ready.
+    std::function<bool()> ready;
+    /// POST /-/reload: asks for a reload of the config, as SIGHUP does (it happens on
+    /// the agent's own thread; the answer does not wait for it). Unset: 403.
+    std::function<void()> reload;
   };
 
   /// Listens on host:port (port 0: any free port, see port()), with TLS and basic
