@@ -50,7 +50,7 @@ TEST_CASE("histograms are per member by default, and the last delivery is a gaug
   CHECK(has(text, "mailcanary_last_delivery_seconds{member=\"10.0.0.1:25\",target=\"vip1\"} 0.3"));
   CHECK(has(text, "mailcanary_last_delivery_seconds{member=\"10.0.0.2:25\",target=\"vip1\"} 2"));
   CHECK(has(text,
-            "mailcanary_build_info{version=\"1.0\",revision=\"unknown\",compiler=\"unknown\"} 1"));
+            "mailcanary_build_info{compiler=\"unknown\",revision=\"unknown\",version=\"1.0\"} 1"));
   CHECK(has(text, "mailcanary_canaries_in_flight 0"));
 }
 
