@@ -8,6 +8,7 @@
 #include "alert_sender.hpp"
 #include "mailcanary/agent/core/time_text.hpp"
 #include "mailcanary/agent/http/descriptors.hpp"
+#include "mailcanary/agent/http/process_metrics.hpp"
 #include "mailcanary/agent/http/views.hpp"
 #include "mailcanary/agent/http/web_server.hpp"
 #include "mailcanary/agent/probe/discovery.hpp"
@@ -166,60 +167,6 @@ void Agent::publish(bool force) {
     }
     held_logs_.clear();
   }
-}
-
-MailboxWatcher* Agent::watcher_for(const std::string& mailbox, const std::string& bounces) {
-  auto& w = watchers_[{mailbox, bounces}];
-  if (!w) {
-    const auto& cfg = core_->config();
-    const auto* mb = cfg.find_mailbox(mailbox);
-    if (!mb) {
-      watchers_.erase({mailbox, bounces});
-      return nullptr;  // removed by a reload: its canaries are decided by their targets
-    }
-    const auto* bounce_mb = bounces.empty() ? nullptr : cfg.find_mailbox(bounces);
-    // Canaries older than the longest lost_after of the targets reading a mailbox, that
-    // nobody waits for, are leftovers of an earlier run: the reader removes them.
-    config::MailboxConfig reading = *mb;
-    std::optional<config::MailboxConfig> bounce_reading;
-    if (bounce_mb) {
-      bounce_reading = *bounce_mb;
-    }
-    for (const auto& t : cfg.targets) {
-      if (t.mailbox == mailbox) {
-        reading.leftover_after = std::max(reading.leftover_after, t.slg.lost_after);
-      }
-      if (bounce_reading && t.bounce_mailbox == bounces) {
-        bounce_reading->leftover_after = std::max(bounce_reading->leftover_after, t.slg.lost_after);
-      }
-    }
-    w = std::make_unique<MailboxWatcher>(
-        reading, bounce_reading ? &*bounce_reading : nullptr, cfg.agent.hmac_key, clock_,
-        [this](const std::string& id, const probes::Confirmation& c) {
-          post([id, c](Core& core, Now n) { return core.confirmed(id, c, n); });
-        },
-        // Called after every scan (every few ms while a canary is fresh): news (a failed
-        // read, the first good one after it, a reconnect) goes to the core at once, the
-        // growing counters at most once a second.
-        [this, mailbox, last = std::optional<probes::ReaderCounters>(), last_ok = true,
-         last_post = std::chrono::steady_clock::time_point()](
-            bool ok, const std::string& error, const probes::ReaderCounters& counters) mutable {
-          const auto t = clock_.now();
-          const bool news = !ok || !last_ok || !last || last->reconnects != counters.reconnects ||
-                            last->leftovers_removed != counters.leftovers_removed;
-          if (!news && (*last == counters || t - last_post < std::chrono::seconds(1))) {
-            return;
-          }
-          last = counters;
-          last_ok = ok;
-          last_post = t;
-          post([=](Core& core, Now n) {
-            return core.mailbox_state(mailbox, ok, error, counters, n);
-          });
-        },
-        MailboxWatcher::Options{.reader_binary = options_.reader_binary});
-  }
-  return w.get();
 }
 
 void Agent::reload_config() {
@@ -395,9 +342,10 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
   {
     WebServer web(std::move(*bound_),
                   {[this] {
-                     return render_metrics(
-                         *box_.get(), BuildInfo{MAILCANARY_BUILD_VERSION, MAILCANARY_BUILD_REVISION,
-                                                MAILCANARY_BUILD_COMPILER});
+                     return render_metrics(*box_.get(), BuildInfo{MAILCANARY_BUILD_VERSION,
+                                                                  MAILCANARY_BUILD_REVISION,
+                                                                  MAILCANARY_BUILD_COMPILER}) +
+                            render_process_metrics();
                    },
                    [this] { return render_status(*box_.get(), clock_.wall()); },
                    [this](const std::string& t, const std::string& m) {
@@ -414,7 +362,8 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
     log(std::string("HTTP endpoints on ") + (cfg->web.tls() ? "https://" : "") +
         cfg->agent.listen.host + ":" + std::to_string(web.port()) +
         (cfg->agent.listen.host.empty() ? " (every address)" : "") +
-        ": /metrics /healthz /status /health/TARGET/MEMBER" +
+        ": / /metrics /healthz /status /health/TARGET/MEMBER /-/ready" +
+        (cfg->web.reload_endpoint ? " /-/reload" : "") +
         (cfg->web.basic_auth_users.empty() ? "" : " (basic auth)"));
     log("running: " + std::to_string(cfg->targets.size()) + " targets, state in " +
         store_->path().string());
