@@ -52,6 +52,34 @@ bool has_token(std::string_view value, std::string_view token) {
   return false;
 }
 
+// Accept-Encoding names gzip (or *) with a quality above 0: "gzip", "gzip;q=0.5",
+// "br, gzip", "*"; not "gzip;q=0" or "identity".
+bool accepts_gzip(std::string_view value) {
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    std::string_view item = trim(value.substr(0, comma));
+    std::string_view coding = trim(item.substr(0, item.find(';')));
+    if (iequals(coding, "gzip") || coding == "*") {
+      bool zero = false;
+      if (const auto semi = item.find(';'); semi != std::string_view::npos) {
+        std::string_view param = trim(item.substr(semi + 1));
+        if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+          param.remove_prefix(2);
+          zero = param.find_first_not_of("0.") == std::string_view::npos;
+        }
+      }
+      if (!zero) {
+        return true;
+      }
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 // One line from `pos` (without its CRLF or LF); nullopt when its end has not arrived.
 std::optional<std::string_view> next_line(std::string_view buffer, std::size_t& pos) {
   const auto lf = buffer.find('\n', pos);
@@ -154,6 +182,8 @@ bool parse_header(std::string_view line, RequestHead& head, bool& seen_length) {
     head.has_body = head.has_body || value.find_first_not_of('0') != std::string_view::npos;
   } else if (iequals(name, "Transfer-Encoding")) {
     head.has_body = true;
+  } else if (iequals(name, "Accept-Encoding")) {
+    head.accepts_gzip = head.accepts_gzip || accepts_gzip(value);
   }
   return true;
 }
@@ -240,6 +270,14 @@ std::string format_response_head(const ResponseHead& r) {
   out += "\r\nCache-Control: no-store\r\n";
   if (r.ask_for_credentials) {
     out += "WWW-Authenticate: Basic realm=\"mailcanary\"\r\n";
+  }
+  if (!r.content_encoding.empty()) {
+    out += "Content-Encoding: ";
+    out += r.content_encoding;
+    out += "\r\n";
+  }
+  if (r.vary_accept_encoding) {
+    out += "Vary: Accept-Encoding\r\n";
   }
   if (r.retry_after_seconds > 0) {
     out += "Retry-After: " + std::to_string(r.retry_after_seconds) + "\r\n";

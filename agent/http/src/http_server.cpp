@@ -42,7 +42,7 @@ std::uint32_t writing(const Connection& c) {
 }
 
 Answer plain(int code, std::string body, int retry_after = 0) {
-  return {code, "text/plain; charset=utf-8", std::move(body), retry_after};
+  return {code, "text/plain; charset=utf-8", std::move(body), retry_after, "", false};
 }
 
 }  // namespace
@@ -315,8 +315,8 @@ void HttpServer::parse(Connection& c, Clock::time_point now) {
         now);
     return;
   }
-  Request request{std::move(r.head.method), std::move(r.head.path),
-                  std::move(r.head.authorization)};
+  Request request{std::move(r.head.method), std::move(r.head.path), std::move(r.head.authorization),
+                  r.head.accepts_gzip};
   std::optional<Answer> fast;
   try {
     fast = router_.fast(request);
@@ -359,6 +359,8 @@ void HttpServer::respond(Connection& c, Answer a, Clock::time_point now) {
   head.http10 = c.http10;
   head.ask_for_credentials = a.code == 401;
   head.retry_after_seconds = a.retry_after_seconds;
+  head.content_encoding = a.content_encoding;
+  head.vary_accept_encoding = a.vary_accept_encoding;
   c.out = format_response_head(head);
   if (!c.head_only) {
     c.out += a.body;

@@ -29,6 +29,7 @@ struct Request {
   std::string method;
   std::string path;
   std::optional<std::string> authorization;
+  bool accepts_gzip = false;
 };
 
 struct Answer {
@@ -36,6 +37,8 @@ struct Answer {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
   int retry_after_seconds = 0;
+  std::string content_encoding;  // "gzip" when body is compressed
+  bool vary_accept_encoding = false;
 };
 
 struct Router {

@@ -8,13 +8,14 @@
 
 #include "http_server.hpp"
 #include "listener.hpp"
+#include "mailcanary/agent/http/gzip.hpp"
 #include "mailcanary/agent/http/http_parser.hpp"
 
 namespace mailcanary::agent {
 namespace {
 
 http::Answer to_answer(WebServer::Response r) {
-  return {r.code, std::move(r.content_type), std::move(r.body), 0};
+  return {r.code, std::move(r.content_type), std::move(r.body), 0, "", false};
 }
 
 const char* authorization(const http::Request& r) {
@@ -35,7 +36,8 @@ constexpr std::string_view kLandingPage = R"(<!DOCTYPE html>
 </ul></body></html>
 )";
 
-const http::Answer kUnauthorized{401, "text/plain; charset=utf-8", "authentication required\n", 0};
+const http::Answer kUnauthorized{
+    401, "text/plain; charset=utf-8", "authentication required\n", 0, "", false};
 
 }  // namespace
 
@@ -155,7 +157,17 @@ WebServer::WebServer(BoundPort bound, Handlers handlers, const config::WebConfig
     if (!auth_.allows(authorization(r))) {
       return kUnauthorized;
     }
-    return to_answer(answer(r.method, r.path));
+    auto a = to_answer(answer(r.method, r.path));
+    // /metrics and /status: gzip for a client that asks (Prometheus does), compressed
+    // here on a render thread, never on the loop.
+    a.vary_accept_encoding = true;
+    if (r.accepts_gzip && a.code == 200 && a.body.size() >= http::kGzipAtLeast) {
+      if (auto packed = http::gzip(a.body)) {
+        a.body = std::move(*packed);
+        a.content_encoding = "gzip";
+      }
+    }
+    return a;
   };
   try {
     const int port = bound.port();

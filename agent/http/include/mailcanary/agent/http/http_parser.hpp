@@ -3,7 +3,8 @@
 // and says whether a whole head (request line and headers) is there; it is meant to be
 // called by a fuzzer too. Only what the agent's endpoints need is understood: the
 // method, the path (query dropped, %XX left for the router), HTTP/1.0 or 1.1,
-// Connection, Authorization, and whether a body is announced (we accept none).
+// Connection, Authorization, Accept-Encoding (gzip or not), and whether a body is
+// announced (we accept none).
 #pragma once
 
 #include <cstddef>
@@ -19,7 +20,8 @@ struct RequestHead {
   int minor_version = 1;
   bool keep_alive = true;  // HTTP/1.1 unless "Connection: close"; 1.0 only with keep-alive
   std::optional<std::string> authorization;
-  bool has_body = false;  // Content-Length other than 0, or any Transfer-Encoding
+  bool has_body = false;      // Content-Length other than 0, or any Transfer-Encoding
+  bool accepts_gzip = false;  // Accept-Encoding names gzip (or *) with a quality above 0
 };
 
 enum class ParseStatus {
@@ -49,9 +51,11 @@ struct ResponseHead {
   std::string_view content_type;
   std::size_t content_length = 0;
   bool keep_alive = true;
-  bool http10 = false;               // answer an HTTP/1.0 client (keep-alive must then be said)
-  bool ask_for_credentials = false;  // WWW-Authenticate: Basic realm="mailcanary"
-  int retry_after_seconds = 0;       // 0: no Retry-After
+  bool http10 = false;                // answer an HTTP/1.0 client (keep-alive must then be said)
+  bool ask_for_credentials = false;   // WWW-Authenticate: Basic realm="mailcanary"
+  int retry_after_seconds = 0;        // 0: no Retry-After
+  std::string_view content_encoding;  // e.g. "gzip"; empty: none
+  bool vary_accept_encoding = false;  // the answer depends on Accept-Encoding
 };
 
 /// The status line and headers, ending with the blank line.

@@ -9,6 +9,8 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "support.hpp"
@@ -38,7 +40,7 @@ int http_code(const std::string& url) {
 
 }  // namespace
 
-TEST_CASE("listen = \":0\" serves every address, IPv4 and IPv6", "[integration][startup]") {
+TEST_CASE("listen = \":0\" serves every address, IPv4 and IPv6", "[integration][exporter]") {
   const auto path = itest::write_temp_file(
       "every.toml", with_listen(itest::agent_config_head("every"), ":0") + kTarget);
   itest::AgentProcess agent(path);
@@ -54,7 +56,7 @@ TEST_CASE("listen = \":0\" serves every address, IPv4 and IPv6", "[integration][
 }
 
 TEST_CASE("a port in use is one line and exit code 2, and nothing is written to state_dir",
-          "[integration][startup]") {
+          "[integration][exporter]") {
   const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(holder >= 0);
   sockaddr_in a{};
@@ -82,7 +84,7 @@ TEST_CASE("a port in use is one line and exit code 2, and nothing is written to 
 }
 
 TEST_CASE("/-/ready turns 200 once members are scheduled; POST /-/reload reloads",
-          "[integration][startup]") {
+          "[integration][exporter]") {
   const auto path =
       itest::write_temp_file("lifecycle.toml", itest::agent_config_head("lifecycle") + kTarget +
                                                    "\n[web]\nreload_endpoint = true\n");
@@ -114,5 +116,41 @@ TEST_CASE("/-/ready turns 200 once members are scheduled; POST /-/reload reloads
     }
   }
   CHECK(reloaded);
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("/metrics is gzipped for a scraper that asks, as it is for one that does not",
+          "[integration][exporter]") {
+  const auto path = itest::write_temp_file("gzip.toml", itest::agent_config_head("gzip") + kTarget);
+  itest::AgentProcess agent(path);
+  const std::string url = "http://" + agent.http_address() + "/metrics";
+  REQUIRE(url != "http:///metrics");
+  // Headers and the raw (compressed) size, as Prometheus asks: "gzip, deflate".
+  auto packed = itest::run_command({"/usr/bin/curl", "-s", "--max-time", "5", "-D", "-", "-o",
+                                    "/dev/null", "-w", "size=%{size_download}", "-H",
+                                    "Accept-Encoding: gzip, deflate", url});
+  CHECK(packed.out.find("Content-Encoding: gzip\r\n") != std::string::npos);
+  CHECK(packed.out.find("Vary: Accept-Encoding\r\n") != std::string::npos);
+  // curl --compressed inflates it: the same families as an uncompressed scrape.
+  auto inflated =
+      itest::run_command({"/usr/bin/curl", "-s", "--max-time", "5", "--compressed", url});
+  auto plain = itest::run_command({"/usr/bin/curl", "-s", "--max-time", "5", "-D", "-", url});
+  CHECK(plain.out.find("Content-Encoding") == std::string::npos);
+  auto families = [](const std::string& text) {
+    std::set<std::string> names;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("# TYPE ", 0) == 0) {
+        names.insert(line.substr(7, line.find(' ', 7) - 7));
+      }
+    }
+    return names;
+  };
+  CHECK(families(inflated.out).size() > 20);
+  CHECK(families(inflated.out) == families(plain.out));
+  std::smatch m;
+  REQUIRE(std::regex_search(packed.out, m, std::regex("size=(\\d+)")));
+  CHECK(std::stoul(m[1].str()) * 3 < inflated.out.size());
   CHECK(agent.stop() == 0);
 }
