@@ -327,10 +327,10 @@ int main(int argc, char** argv) {
     gzip_ms.push_back(ms_since(t));
     packed_size = packed ? packed->size() : 0;
   }
-  std::printf("%-34s %10.1f %10.1f %10.1f   (%zu bytes, %.1fx smaller)\n", "gzip of the body",
-              percentile(gzip_ms, 0.5), percentile(gzip_ms, 0.99), percentile(gzip_ms, 1.0),
-              packed_size,
-              packed_size ? static_cast<double>(body.size()) / static_cast<double>(packed_size) : 0);
+  std::printf(
+      "%-34s %10.1f %10.1f %10.1f   (%zu bytes, %.1fx smaller)\n", "gzip of the body",
+      percentile(gzip_ms, 0.5), percentile(gzip_ms, 0.99), percentile(gzip_ms, 1.0), packed_size,
+      packed_size ? static_cast<double>(body.size()) / static_cast<double>(packed_size) : 0);
 
   // Scrape through the socket.
   curl_global_init(CURL_GLOBAL_DEFAULT);

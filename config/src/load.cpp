@@ -39,6 +39,7 @@ void read_config(const toml::table& root, Config& config, detail::Diagnostics& d
   TableReader top(root, "", diag);
   section(top, "agent", [&](TableReader& r) { detail::read_agent(r, config.agent, ctx); });
   section(top, "web", [&](TableReader& r) { detail::read_web(r, config.web, ctx); });
+  section(top, "log", [&](TableReader& r) { detail::read_log(r, config.log); });
   section(top, "dns", [&](TableReader& r) { detail::read_dns(r, config.dns); });
   section(top, "smtp", [&](TableReader& r) { detail::read_smtp(r, config.smtp, ctx); });
   section(top, "slg", [&](TableReader& r) { detail::read_slg(r, config.slg); });

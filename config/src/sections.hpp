@@ -31,6 +31,7 @@ struct LoadContext {
 
 void read_agent(TableReader& r, AgentConfig& out, const LoadContext& ctx);
 void read_dns(TableReader& r, DnsConfig& out);
+void read_log(TableReader& r, LogConfig& out);
 void read_web(TableReader& r, WebConfig& out, const LoadContext& ctx);
 void read_smtp(TableReader& r, SmtpConfig& out, const LoadContext& ctx);
 void read_slg(TableReader& r, SlgConfig& out);

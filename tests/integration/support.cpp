@@ -135,6 +135,8 @@ std::string agent_config_head(const std::string& name, const std::string& agent_
   return "[agent]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"" + write_temp_file(name + ".dir", "") +
          ".state\"\ninterval = \"1s\"\nhmac_key_file = \"" + secrets + "hmac.key\"\n" +
          agent_extra +
+         // Each probe's result is a debug line; these tests wait for them.
+         "\n[log]\nlevel = \"debug\"\n"
          "\n[smtp]\nfrom = \"bounces@example.test\"\nport = 2525\ntimeout = \"2s\"\n"
          "attempts = 1\n\n[[mailbox]]\nname = \"inbox\"\nserver = \"127.0.0.1:1143\"\n"
          "user = \"canary\"\npassword_file = \"" +
@@ -152,6 +154,7 @@ std::string testbed_config_head(const std::string& mailbox_password_file) {
          "hmac_key_file = \"" +
          secrets +
          "hmac.key\"\n"
+         "\n[log]\nlevel = \"debug\"\n"  // each result is a debug line; tests wait for them
          "\n[smtp]\n"
          "helo = \"canary.example.test\"\n"
          "from = \"bounces@example.test\"\n"

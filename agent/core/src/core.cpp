@@ -29,7 +29,13 @@ Core::Core(std::shared_ptr<const config::Config> config) : config_(std::move(con
 }
 
 void Core::log(Effects& out, std::string text, LogLine::Level level) const {
-  out.push_back(LogLine{level, std::move(text)});
+  if (logs(level)) {
+    out.push_back(LogLine{level, std::move(text)});
+  }
+}
+
+bool Core::logs(LogLine::Level level) const {
+  return static_cast<int>(level) >= static_cast<int>(config_->log.level);
 }
 
 const config::TargetConfig* Core::target(const std::string& name) const {
@@ -153,6 +159,7 @@ Effects Core::tick(Now now) {
     store_retry_at_ = now.mono + kStoreRetryEvery;
     out.push_back(write_back());
   }
+  summarize(out, now);
   if (now.mono < earliest_due_) {
     return out;
   }

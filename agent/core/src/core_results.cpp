@@ -215,30 +215,40 @@ void Core::record(ProbeResult r, Now now, Effects& out) {
   }
   out.push_back(PersistOutcome{std::move(o)});
   ++recorded_;
-  std::string line = to_text(r);
-  auto level = LogLine::Level::info;
+  ++summary_counts_[static_cast<std::size_t>(r.cls)];
+  // A result that changes nothing is a debug line; a change is worth the journal.
+  auto level = LogLine::Level::debug;
   if (tr.alarm == AlarmChange::raised) {
-    line += " ALARM RAISED";
     level = LogLine::Level::error;
-  } else if (tr.alarm == AlarmChange::cleared) {
-    line += " alarm cleared";
-  } else if (tr.alarm == AlarmChange::suppressed) {
-    line += " (alarm suppressed: maintenance)";
+  } else if (tr.health == HealthChange::went_down) {
+    level = LogLine::Level::warning;
+  } else if (tr.alarm == AlarmChange::cleared || tr.alarm == AlarmChange::suppressed ||
+             tr.health == HealthChange::went_up || stale) {
+    level = LogLine::Level::info;
   }
-  if (stale) {
-    line += " (older than the member's last result: not counted for alarm and health)";
-  }
-  if (tr.health == HealthChange::went_down) {
-    line += " health DOWN";
-    level = std::max(level, LogLine::Level::warning);
-  } else if (tr.health == HealthChange::went_up) {
-    line += " health UP";
+  if (logs(level)) {
+    std::string line = to_text(r);
+    if (tr.alarm == AlarmChange::raised) {
+      line += " ALARM RAISED";
+    } else if (tr.alarm == AlarmChange::cleared) {
+      line += " alarm cleared";
+    } else if (tr.alarm == AlarmChange::suppressed) {
+      line += " (alarm suppressed: maintenance)";
+    }
+    if (stale) {
+      line += " (older than the member's last result: not counted for alarm and health)";
+    }
+    if (tr.health == HealthChange::went_down) {
+      line += " health DOWN";
+    } else if (tr.health == HealthChange::went_up) {
+      line += " health UP";
+    }
+    log(out, std::move(line), level);
   }
   if (!stale) {
     r.transcript.clear();
     v.last = std::move(r);
   }
-  log(out, std::move(line), level);
 }
 
 }  // namespace mailcanary::agent

@@ -1,5 +1,7 @@
 #include "mailcanary/agent/runtime/agent.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -13,6 +15,7 @@
 #include "mailcanary/agent/http/web_server.hpp"
 #include "mailcanary/agent/probe/discovery.hpp"
 #include "mailcanary/agent/probe/probe_run.hpp"
+#include "mailcanary/agent/runtime/log_format.hpp"
 #include "mailcanary/build_info.hpp"
 
 namespace mailcanary::agent {
@@ -43,6 +46,7 @@ std::shared_ptr<const config::Config> load(const std::string& path) {
 Agent::Agent(AgentOptions options, probes::Clock& clock)
     : options_(std::move(options)), clock_(clock) {
   auto cfg = load(options_.config_path);
+  use_log_config(cfg->log);
   // The HTTP port first: a port in use is said before anything is written to state_dir.
   try {
     bound_.emplace(WebServer::BoundPort::open(cfg->agent.listen.host, cfg->agent.listen.port));
@@ -65,7 +69,18 @@ Agent::~Agent() {
 }
 
 void Agent::log(const LogLine& line) const {
-  std::cerr << rfc3339(clock_.wall()) << " mailcanary: " << line.text << "\n";
+  if (static_cast<int>(line.level) < log_level_.load()) {
+    return;
+  }
+  const std::string text = format_log_line(
+      line, clock_.wall(), static_cast<config::LogFormat>(log_format_.load()), journal_);
+  // One write per line: lines from several threads never interleave.
+  (void)!::write(2, text.data(), text.size());
+}
+
+void Agent::use_log_config(const config::LogConfig& c) {
+  log_level_ = static_cast<int>(c.level);
+  log_format_ = static_cast<int>(c.format);
 }
 
 void Agent::post(Event e) {
@@ -182,6 +197,7 @@ void Agent::reload_config() {
     alert_config_ = fresh;
   }
   apply(core_->config_changed(fresh, options_.config_path, now()));
+  use_log_config(core_->config().log);
 }
 
 void Agent::worker_loop() {

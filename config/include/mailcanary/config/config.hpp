@@ -82,6 +82,15 @@ struct WebConfig {
   bool tls() const { return !tls_cert_file.empty(); }
 };
 
+/// [log]: what the agent writes to stderr (the journal under systemd).
+enum class LogLevel { debug, info, warn, error };
+enum class LogFormat { text, logfmt, json };
+struct LogConfig {
+  LogLevel level = LogLevel::info;  // info: state changes and a periodic summary
+  LogFormat format = LogFormat::text;
+  Duration summary_interval = std::chrono::hours(1);  // 0: no summary lines
+};
+
 struct DnsConfig {
   std::vector<Endpoint> servers;  // empty: the system resolver configuration
   Duration timeout = std::chrono::seconds(5);
@@ -175,6 +184,7 @@ struct Config {
   std::string path;
   AgentConfig agent;
   WebConfig web;
+  LogConfig log;
   DnsConfig dns;
   SmtpConfig smtp;  // the defaults as written in [smtp]
   std::vector<MailboxConfig> mailboxes;

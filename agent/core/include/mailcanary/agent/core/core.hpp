@@ -17,6 +17,7 @@
 // starts with restored(), before any view is served.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -149,6 +150,10 @@ class Core {
   void observe_mailbox_read(const std::string& mailbox, config::Duration outage_window, bool ok,
                             const std::string& detail, Now now, Effects& out);
   void log(Effects& out, std::string text, LogLine::Level level = LogLine::Level::info) const;
+  /// Whether [log] level lets a line of `level` through (the others are not even made).
+  bool logs(LogLine::Level level) const;
+  /// The periodic summary line ([log] summary_interval), from tick().
+  void summarize(Effects& out, Now now);
   const config::TargetConfig* target(const std::string& name) const;
   WriteBack write_back();
 
@@ -170,6 +175,10 @@ class Core {
   bool stopping_ = false;
   bool dirty_ = true;
   std::uint64_t recorded_ = 0;
+  // Results by class since the last summary line, and when the next one is due.
+  std::array<std::uint64_t, static_cast<std::size_t>(probes::ResultClass::mailbox_error) + 1>
+      summary_counts_{};
+  std::optional<std::chrono::steady_clock::time_point> next_summary_;
   std::uint64_t late_arrivals_ = 0;
   // Self-metrics.
   std::size_t pending_notifications_ = 0;

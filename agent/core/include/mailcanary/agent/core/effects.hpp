@@ -66,9 +66,11 @@ struct WriteBack {
   StateWriteBack state;
 };
 
-/// One line for the journal. `info` lines are the routine ones (one per result).
+/// One line for the journal. At `info` a healthy agent is quiet: state changes (alarm,
+/// health, members, mailboxes, reloads, start and stop) and a periodic summary; each
+/// probe's result is a `debug` line.
 struct LogLine {
-  enum class Level { info, warning, error };
+  enum class Level { debug, info, warning, error };
   Level level = Level::info;
   std::string text;
 };

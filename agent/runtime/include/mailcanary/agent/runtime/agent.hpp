@@ -27,6 +27,7 @@
 #include "mailcanary/agent/core/store_batch.hpp"
 #include "mailcanary/agent/http/web_server.hpp"
 #include "mailcanary/agent/probe/mailbox_watcher.hpp"
+#include "mailcanary/agent/runtime/log_format.hpp"
 #include "mailcanary/agent/store/state_store.hpp"
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/clock.hpp"
@@ -72,10 +73,15 @@ class Agent {
   void log(const LogLine& line) const;
   void log(const std::string& text) const { log(LogLine{LogLine::Level::info, text}); }
   void log_run_figures();
+  void use_log_config(const config::LogConfig& c);
   void shut_down();
 
   AgentOptions options_;
   probes::Clock& clock_;
+  // [log], read by log() on any thread.
+  std::atomic<int> log_level_{static_cast<int>(config::LogLevel::info)};
+  std::atomic<int> log_format_{static_cast<int>(config::LogFormat::text)};
+  const bool journal_ = stderr_is_journal();
   std::optional<WebServer::BoundPort> bound_;  // the HTTP port, open from the start
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<Core> core_;  // touched by the run() thread only
