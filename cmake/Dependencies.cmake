@@ -12,6 +12,12 @@ find_package(prometheus-cpp CONFIG REQUIRED)
 find_package(date 3.0 CONFIG REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)  # libcli11-dev: the command line
 pkg_check_modules(CARES REQUIRED IMPORTED_TARGET libcares)
+# systemd integration (sd_notify, watchdog): on when libsystemd-dev is there.
+pkg_check_modules(SYSTEMD IMPORTED_TARGET libsystemd)
+option(MAILCANARY_SYSTEMD "Tell systemd when ready, feed its watchdog (libsystemd)" ${SYSTEMD_FOUND})
+if(MAILCANARY_SYSTEMD AND NOT SYSTEMD_FOUND)
+  message(FATAL_ERROR "MAILCANARY_SYSTEMD is ON but libsystemd was not found: apt-get install libsystemd-dev, or -DMAILCANARY_SYSTEMD=OFF")
+endif()
 
 # libetpan: the runtime library from libetpan20, the headers unpacked by
 # scripts/install-deps.sh into .deps/ (libetpan-dev conflicts with libcurl4-openssl-dev).

@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs=(
   build-essential cmake pkg-config git ca-certificates clang-format
   libcurl4-openssl-dev libc-ares-dev prometheus-cpp-dev libtomlplusplus-dev
-  libetpan20 catch2 libcli11-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev nlohmann-json3-dev
+  libetpan20 catch2 libcli11-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev libsystemd-dev nlohmann-json3-dev
   postfix dovecot-imapd dovecot-pop3d dnsmasq-base unbound haproxy
   prometheus prometheus-alertmanager swaks curl openssl iproute2 procps
   wrk apache2-utils ccache libhowardhinnant-date-dev

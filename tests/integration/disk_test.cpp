@@ -108,7 +108,7 @@ TEST_CASE("with the state disk full the agent keeps probing and serving, then wr
     CHECK(status["members"][0]["in_alarm"] == true);
     // One line in the journal for all the failed writes, naming the file and the reason.
     CHECK(count(agent.log(), "state store failing: ") == 1);
-    CHECK(agent.log().find("state store failing: record outcome: database or disk is full (" + db +
+    CHECK(agent.log().find("state store failing: write results: database or disk is full (" + db +
                            ")") != std::string::npos);
 
     fs::remove(disk.dir() / "fill");

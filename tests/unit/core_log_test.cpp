@@ -140,3 +140,24 @@ TEST_CASE("summary_interval = 0 writes no summary", "[core][log]") {
   }
   CHECK(log_text(all).find("summary") == std::string::npos);
 }
+
+TEST_CASE("an outcome that changes alarm or health is marked for an immediate write",
+          "[core][batch]") {
+  CoreDriver d(core_config(one_member("")));
+  d.discover();
+  auto outcome_of = [](const Effects& e) {
+    auto all = all_of<mailcanary::agent::PersistOutcome>(e);
+    REQUIRE(all.size() == 1);
+    return all[0].outcome;
+  };
+  CHECK_FALSE(outcome_of(probe(d, ResultClass::ok)).changes_state);
+  CHECK(outcome_of(probe(d, ResultClass::temp_fail)).changes_state);  // health DOWN
+  bool raised = false;
+  for (int i = 0; i < 5 && !raised; ++i) {
+    auto e = probe(d, ResultClass::temp_fail);
+    raised = log_text(e).find("ALARM RAISED") != std::string::npos;
+    CHECK(outcome_of(e).changes_state == raised);
+  }
+  REQUIRE(raised);
+  CHECK_FALSE(outcome_of(probe(d, ResultClass::temp_fail)).changes_state);  // still in alarm
+}

@@ -148,3 +148,22 @@ TEST_CASE("a group commit is one transaction and skips a replayed outcome", "[ba
   CHECK(store->write({}) == 0);
   CHECK(store->writes() == before + 2);
 }
+
+TEST_CASE("an outcome that changes a member's alarm or health is due at once", "[batch]") {
+  StoreBatch b;
+  auto routine = outcome_effect("a");
+  b.add(routine, kT0);
+  CHECK_FALSE(b.due(kT0 + 1ms));
+  auto change = outcome_effect("b");
+  std::get<PersistOutcome>(change).outcome.changes_state = true;
+  b.add(change, kT0 + 1ms);
+  CHECK(b.due(kT0 + 1ms));
+  b.take();
+  auto paged = outcome_effect("c", true);  // a notification: an alarm raised or cleared
+  b.add(paged, kT0 + 2ms);
+  CHECK(b.due(kT0 + 2ms));
+  b.take();
+  auto again = outcome_effect("d");
+  b.add(again, kT0 + 3ms);
+  CHECK_FALSE(b.due(kT0 + 3ms));  // urgency ends with the batch that had it
+}

@@ -205,6 +205,10 @@ void Core::record(ProbeResult r, Now now, Effects& out) {
   o.at = at;
   o.result_json = to_json(r, false);
   o.member_state = encode_member_status(v.status);
+  // A change of alarm or health must survive a kill -9 right after it: written at once.
+  o.changes_state = tr.alarm == AlarmChange::raised || tr.alarm == AlarmChange::cleared ||
+                    tr.alarm == AlarmChange::suppressed || tr.health == HealthChange::went_down ||
+                    tr.health == HealthChange::went_up;
   if (tr.alarm == AlarmChange::raised || tr.alarm == AlarmChange::cleared) {
     // The resolve carries the labels the alert fired with (same fingerprint).
     const bool raised = tr.alarm == AlarmChange::raised;

@@ -46,13 +46,12 @@ void Core::summarize(Effects& out, Now now) {
   const std::string span = secs % 3600 == 0 ? std::to_string(secs / 3600) + " h"
                            : secs % 60 == 0 ? std::to_string(secs / 60) + " min"
                                             : std::to_string(secs) + " s";
-  log(out,
-      "summary of the last " + span + ": " + std::to_string(members_.size()) +
-          " members, " + std::to_string(results) + " results" + by_class + "; " +
-          std::to_string(alarms) + " in alarm, " + std::to_string(down) + " health DOWN, " +
-          std::to_string(unreadable) + " of " + std::to_string(mailboxes_.size()) +
-          " mailboxes unreadable, " + std::to_string(in_flight_.size()) +
-          " canaries in flight" + (store_.ok ? "" : ", state store FAILING"));
+  log(out, "summary of the last " + span + ": " + std::to_string(members_.size()) + " members, " +
+               std::to_string(results) + " results" + by_class + "; " + std::to_string(alarms) +
+               " in alarm, " + std::to_string(down) + " health DOWN, " +
+               std::to_string(unreadable) + " of " + std::to_string(mailboxes_.size()) +
+               " mailboxes unreadable, " + std::to_string(in_flight_.size()) +
+               " canaries in flight" + (store_.ok ? "" : ", state store FAILING"));
   summary_counts_.fill(0);
 }
 

@@ -21,6 +21,7 @@ bool StoreBatch::add(Effect& e, Time now) {
     if (o->outcome.notification) {
       held_.push_back(PersistOutcome{o->outcome});
     }
+    urgent_ = urgent_ || o->outcome.changes_state || o->outcome.notification.has_value();
     writes_.emplace_back(std::move(o->outcome));
   } else if (auto* d = std::get_if<DropInFlight>(&e)) {
     cancel(d->canary_id);
@@ -39,7 +40,7 @@ std::optional<StoreBatch::Time> StoreBatch::due_at() const {
   if (!first_at_) {
     return std::nullopt;
   }
-  if (writes_.size() >= kMaxWrites) {
+  if (urgent_ || writes_.size() >= kMaxWrites) {
     return *first_at_;
   }
   return *first_at_ + kHoldFor;
@@ -58,6 +59,7 @@ StoreBatch::Taken StoreBatch::take() {
   in_flight_at_.clear();
   held_.clear();
   first_at_.reset();
+  urgent_ = false;
   return t;
 }
 

@@ -16,6 +16,7 @@
 #include "mailcanary/agent/probe/discovery.hpp"
 #include "mailcanary/agent/probe/probe_run.hpp"
 #include "mailcanary/agent/runtime/log_format.hpp"
+#include "mailcanary/agent/runtime/service_notify.hpp"
 #include "mailcanary/build_info.hpp"
 
 namespace mailcanary::agent {
@@ -102,7 +103,9 @@ void Agent::apply_one(Effect& effect) {
   // counts it, logs the first one and asks for a write-back later; probing goes on.
   try {
     if (batch_.add(effect, clock_.now())) {
-      if (batch_.size() >= StoreBatch::kMaxWrites) {
+      // A full batch, or one with an alarm or health change: written now, before the
+      // line that reports the change reaches the journal.
+      if (batch_.due(clock_.now())) {
         write_batch();
       }
       return;
@@ -383,10 +386,22 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
         (cfg->web.basic_auth_users.empty() ? "" : " (basic auth)"));
     log("running: " + std::to_string(cfg->targets.size()) + " targets, state in " +
         store_->path().string());
+    // Restored state published and the port served: what systemd waits for.
+    service::ready("probing " + std::to_string(cfg->targets.size()) + " targets, HTTP on " +
+                   cfg->agent.listen.host + ":" + std::to_string(web.port()));
+    const auto watchdog_every = service::watchdog_every();
+    auto watchdog_fed = clock_.now() - std::chrono::hours(1);
     // Bounded by `stop`; each pass waits at most kMaxWait.
     while (!stop.load()) {
+      // Fed from this loop only: when it stops turning, systemd restarts the agent.
+      if (watchdog_every && clock_.now() - watchdog_fed >= *watchdog_every) {
+        service::watchdog();
+        watchdog_fed = clock_.now();
+      }
       if (reload.exchange(false)) {
+        service::reloading();
         reload_config();
+        service::ready("config reloaded");
       }
       std::deque<Event> batch;
       {
@@ -409,12 +424,17 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
       if (core_->changed()) {
         wait = std::min(wait, kPublishEvery);
       }
+      if (watchdog_every) {
+        wait = std::min(wait, *watchdog_every);
+      }
       std::unique_lock lock(events_mutex_);
       events_cv_.wait_for(lock, wait, [&] { return !events_.empty() || stop.load(); });
     }
-    apply(core_->stopping(now()));
+    service::stopping();
     write_batch();
     log_run_figures();
+    apply(core_->stopping(now()));  // the last line
+    write_batch();
     publish(true);
   }  // the HTTP endpoints close here
   shut_down();

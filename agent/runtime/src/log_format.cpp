@@ -93,8 +93,8 @@ std::string format_log_line(const LogLine& line, SysTime at, config::LogFormat f
       if (!journal) {
         out += "time=" + precise_time(at) + " ";
       }
-      out += std::string("level=") + level_name(line.level) + " msg=\"" +
-             escaped(line.text, true) + "\"";
+      out += std::string("level=") + level_name(line.level) + " msg=\"" + escaped(line.text, true) +
+             "\"";
       break;
     case config::LogFormat::json: {
       nlohmann::ordered_json j;

@@ -50,6 +50,8 @@ struct Outcome {
   std::string result_json;                      // appended to the member's history
   std::optional<std::string> member_state;      // replaces the member's state when set
   std::optional<NewNotification> notification;  // queued (at `at`) when set
+  /// The member's alarm or health changed: the group commit writes it without waiting.
+  bool changes_state = false;
 };
 
 /// A notification and when it was queued.

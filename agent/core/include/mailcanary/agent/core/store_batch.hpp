@@ -12,8 +12,10 @@
 // it as a leftover after lost_after); an outcome then is missing from /status's history.
 // Nothing is counted twice. A clean stop writes everything.
 //
-// Only the per-probe writes wait. Notifications, forgotten members and write-backs are
-// written at once, after whatever waits (order is kept).
+// Only routine results wait. An outcome that changes a member's alarm or health (or
+// carries an Alertmanager notification) is written at once, with whatever waits;
+// notifications, forgotten members and write-backs too (order is kept). So a kill -9
+// loses at most the last 0.25 s of routine results, never an alarm or health change.
 #pragma once
 
 #include <chrono>
@@ -40,7 +42,9 @@ class StoreBatch {
 
   bool empty() const { return writes_.empty(); }
   std::size_t size() const { return writes_.size(); }
-  /// When the batch must be written: kHoldFor after its oldest write, or now when full.
+  /// When the batch must be written: kHoldFor after its oldest write; at once when full
+  /// or when it holds an outcome that changed a member's alarm or health (or carries a
+  /// notification), so a restart always shows the newest alarm and health state.
   std::optional<Time> due_at() const;
   bool due(Time now) const {
     const auto at = due_at();
@@ -62,6 +66,7 @@ class StoreBatch {
   std::map<std::string, std::size_t> in_flight_at_;  // canary id -> index in writes_
   Effects held_;
   std::optional<Time> first_at_;
+  bool urgent_ = false;  // an outcome that changed a member's alarm or health waits here
 };
 
 }  // namespace mailcanary::agent
