@@ -27,8 +27,8 @@ Parsed parse_command_line(int argc, char** argv) {
                 "move an unusable state database aside (never deleted) and start empty");
   run->footer(
       "Signals: SIGHUP reloads the config, SIGTERM or SIGINT stops (state written).\n"
-      "Exit codes: 0 stopped by a signal, 2 the config or the state cannot be used\n"
-      "(one line says which file and why), 3 usage error.");
+      "Exit codes: 0 stopped by a signal, 2 cannot start: the config, the state or the\n"
+      "listen address cannot be used (one line says which and why), 3 usage error.");
 
   auto* probe = app.add_subcommand("probe", "send one canary through each member and wait");
   probe->add_option("-c,--config", a.config, config_help)->capture_default_str()->type_name("FILE");
