@@ -16,6 +16,15 @@ namespace mailcanary::agent::http {
 
 namespace {
 
+// The port a listening socket got (the one asked for, or the kernel's pick for 0).
+int local_port(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+}
+
 // Every address: one IPv6 socket that also takes IPv4 (IPV6_V6ONLY off), or an IPv4 one
 // where the host has no IPv6.
 int listen_on_every_address(int port, int& bound_port) {
@@ -50,11 +59,7 @@ int listen_on_every_address(int port, int& bound_port) {
     throw std::runtime_error("cannot listen on :" + std::to_string(port) +
                              " (every address): " + error);
   }
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  bound_port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                              : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  bound_port = local_port(fd);
   return fd;
 }
 
@@ -95,11 +100,7 @@ int listen_on(const std::string& host, int port, int& bound_port) {
   if (fd < 0) {
     throw std::runtime_error("cannot listen on " + host + ":" + service + ": " + error);
   }
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  bound_port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                              : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  bound_port = local_port(fd);
   return fd;
 }
 

@@ -5,10 +5,11 @@
 #include <unistd.h>
 
 #include <charconv>
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <vector>
+
+#include "mailcanary/agent/core/text_format.hpp"
 
 namespace mailcanary::agent {
 namespace {
@@ -59,20 +60,10 @@ std::optional<std::uint64_t> open_fds() {
 }
 
 void metric(std::string& out, const char* name, const char* help, const char* type, double value) {
-  char number[64];
-  const auto end = std::to_chars(number, number + sizeof number, value).ptr;  // shortest form
-  out += "# HELP ";
+  text_format::append_header(out, name, type, help);
   out += name;
   out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-  out += name;
-  out += ' ';
-  out.append(number, end);
+  text_format::append_number(out, value);
   out += '\n';
 }
 
