@@ -14,7 +14,7 @@ pkgs=(
   libetpan20 catch2 libcli11-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev libsystemd-dev nlohmann-json3-dev
   postfix dovecot-imapd dovecot-pop3d dnsmasq-base unbound haproxy
   prometheus prometheus-alertmanager swaks curl openssl iproute2 procps
-  wrk apache2-utils ccache libhowardhinnant-date-dev systemd
+  wrk apache2-utils ccache libhowardhinnant-date-dev systemd groff-base
   clang-14 libclang-rt-14-dev prometheus-blackbox-exporter
 )
 
