@@ -129,7 +129,9 @@ std::string render_process_metrics() {
              static_cast<double>(stat->rss_pages) * static_cast<double>(page));
     }
   }
-  if (const auto boot = boot_time(); boot && stat && hz > 0) {
+  // The boot time does not change while we run: /proc/stat is read once, not per scrape.
+  static const auto boot = boot_time();
+  if (boot && stat && hz > 0) {
     metric(out, "process_start_time_seconds",
            "Start time of the process since unix epoch in seconds.", "gauge",
            static_cast<double>(*boot) + static_cast<double>(stat->start_ticks) / hz);
