@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package mailcanary needs to build, test and run its demo
 # (clang-14 and libclang-rt-14-dev, which has libFuzzer, for scripts/fuzz.sh;
-# prometheus-blackbox-exporter as the reference of bench/confirm_cost.sh).
+# prometheus-blackbox-exporter as the reference of bench/confirm_cost.sh; debhelper and
+# lintian for scripts/package.sh and its check).
 # Idempotent and non-interactive; fast when everything is already present.
 # Usage (as root): scripts/install-deps.sh
 set -euo pipefail
@@ -14,7 +15,7 @@ pkgs=(
   libetpan20 catch2 libcli11-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev libsystemd-dev nlohmann-json3-dev
   postfix dovecot-imapd dovecot-pop3d dnsmasq-base unbound haproxy
   prometheus prometheus-alertmanager swaks curl openssl iproute2 procps
-  wrk apache2-utils ccache libhowardhinnant-date-dev systemd groff-base
+  wrk apache2-utils ccache libhowardhinnant-date-dev systemd groff-base debhelper lintian
   clang-14 libclang-rt-14-dev prometheus-blackbox-exporter
 )
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything, builds, and runs every test: unit and integration tests in a
-# warnings-as-errors build, then again in an AddressSanitizer + UBSan build, then again
-# in a ThreadSanitizer build, plus the clang-format check, then each libFuzzer harness
-# briefly (fuzz smoke). This is what CI runs (.ci/run).
+# warnings-as-errors build, the Debian package and its install check, then the tests
+# again in an AddressSanitizer + UBSan build and in a ThreadSanitizer build, plus the
+# clang-format check, then each libFuzzer harness briefly (fuzz smoke). This is what CI runs (.ci/run).
 # Usage (as root): scripts/test.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +17,12 @@ echo "== build (warnings are errors)"
 "$here/scripts/build.sh" "$here/build-ci" -DMAILCANARY_WERROR=ON
 echo "== tests"
 (cd "$here/build-ci" && ctest --output-on-failure)
+
+# The .deb as an operator installs it: lintian, dpkg -i, check-config and /-/ready as the
+# mailcanary user, the installed unit's verify and security score, dpkg --purge.
+echo "== Debian package"
+deb=$("$here/scripts/package.sh" "$here/dist" | tail -n 1)
+"$here/tests/packaging/deb_check.sh" "$deb"
 
 # The sanitizer trees skip the benchmarks (build-ci compiles them; no test runs them).
 echo "== build (ASan + UBSan)"

@@ -2,6 +2,7 @@
 // a debug line), state changes are lines of their own, and a periodic summary counts
 // what happened. Fake time, milliseconds.
 #include "core_driver.hpp"
+#include "mailcanary/agent/runtime/log_format.hpp"
 
 using namespace mailcanary::testing;
 using mailcanary::agent::LogLine;
@@ -160,4 +161,62 @@ TEST_CASE("an outcome that changes alarm or health is marked for an immediate wr
   }
   REQUIRE(raised);
   CHECK_FALSE(outcome_of(probe(d, ResultClass::temp_fail)).changes_state);  // still in alarm
+}
+
+namespace {
+
+struct Hour {
+  std::size_t results = 0;
+  std::vector<LogLine> lines;
+  std::size_t bytes = 0;  // as the text format writes them
+};
+
+// One hour and a second of 1,000 healthy members (interval 60s), every probe ok at once,
+// with `log_section` appended to the config.
+Hour healthy_hour(const std::string& log_section) {
+  std::string members;
+  for (int i = 0; i < 1000; ++i) {
+    members += (i ? ", \"10.1." : "\"10.1.") + std::to_string(i / 250) + "." +
+               std::to_string(i % 250 + 1) + ":25\"";
+  }
+  CoreDriver d(core_config(vip_target("t", members, "interval = \"60s\"\n") + log_section));
+  d.discover();
+  Hour h;
+  // The core makes no line below [log] level: every line it makes is written.
+  const auto keep = [&](const Effects& e) {
+    for (auto& line : lines(e)) {
+      h.bytes += mailcanary::agent::format_log_line(line, d.now.wall,
+                                                    mailcanary::config::LogFormat::text, false)
+                     .size();
+      h.lines.push_back(std::move(line));
+    }
+  };
+  for (int s = 0; s <= 3601; ++s) {
+    d.advance(1s);
+    const Effects tick = d.core.tick(d.now);
+    keep(tick);
+    for (const auto& start : all_of<StartProbe>(tick)) {
+      const std::string id = "h-" + std::to_string(++h.results);
+      keep(d.accepted("t", start.ref.member, id));
+      keep(d.found(id, 0.01));
+    }
+  }
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("a healthy fleet of 1,000 members for one hour at info writes one summary line",
+          "[core][log]") {
+  const Hour info = healthy_hour("");  // the defaults: level info, summary_interval 1h
+  const Hour debug = healthy_hour("[log]\nlevel = \"debug\"\n");  // the reference
+  UNSCOPED_INFO("one hour, " << info.results << " results: at info " << info.lines.size()
+                             << " lines, " << info.bytes << " bytes; at debug "
+                             << debug.lines.size() << " lines, " << debug.bytes << " bytes");
+  CHECK(info.results >= 59000);
+  REQUIRE(info.lines.size() == 1);
+  UNSCOPED_INFO(info.lines[0].text);
+  CHECK(info.lines[0].text.find("summary of the last 1 h: 1000 members") != std::string::npos);
+  CHECK(info.bytes < 400);
+  CHECK(debug.lines.size() >= info.results);
 }

@@ -386,6 +386,11 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
         (cfg->web.basic_auth_users.empty() ? "" : " (basic auth)"));
     log("running: " + std::to_string(cfg->targets.size()) + " targets, state in " +
         store_->path().string());
+    if (cfg->targets.empty()) {
+      log(LogLine{LogLine::Level::warning, "no [[target]] in " + cfg->path +
+                                               ": probing nothing until targets are added "
+                                               "and the config reloaded"});
+    }
     // Restored state published and the port served: what systemd waits for.
     service::ready("probing " + std::to_string(cfg->targets.size()) + " targets, HTTP on " +
                    cfg->agent.listen.host + ":" + std::to_string(web.port()));
