@@ -3,6 +3,8 @@
 # warnings-as-errors build, the Debian package and its install check, then the tests
 # again in an AddressSanitizer + UBSan build and in a ThreadSanitizer build, plus the
 # clang-format check, then each libFuzzer harness briefly (fuzz smoke). This is what CI runs (.ci/run).
+# The tests of a build run two at a time (ctest -j2): the integration tests (the test
+# bed, one at a time) beside the hostile suite, which mostly waits for timeouts.
 # Usage (as root): scripts/test.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +18,7 @@ git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
 echo "== build (warnings are errors)"
 "$here/scripts/build.sh" "$here/build-ci" -DMAILCANARY_WERROR=ON
 echo "== tests"
-(cd "$here/build-ci" && ctest --output-on-failure)
+(cd "$here/build-ci" && ctest --output-on-failure -j2)
 
 # The .deb as an operator installs it: lintian, dpkg -i, check-config and /-/ready as the
 # mailcanary user, the installed unit's verify and security score, dpkg --purge.
@@ -30,7 +32,7 @@ echo "== build (ASan + UBSan)"
   -DCMAKE_BUILD_TYPE=Debug -DMAILCANARY_BENCH=OFF
 echo "== tests under sanitizers"
 (cd "$here/build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure)
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j2)
 
 echo "== build (ThreadSanitizer)"
 "$here/scripts/build.sh" "$here/build-tsan" -DMAILCANARY_WERROR=ON -DMAILCANARY_TSAN=ON \
@@ -45,17 +47,17 @@ mkdir -p "$tsan_reports"
 tsan_status=0
 (cd "$here/build-tsan" &&
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions='$here/tests/tsan.supp' log_path='$tsan_reports/tsan'" \
-    ctest --output-on-failure) || tsan_status=$?
+    ctest --output-on-failure -j2) || tsan_status=$?
 if compgen -G "$tsan_reports/tsan.*" >/dev/null; then
   echo "== ThreadSanitizer reports" >&2
   cat "$tsan_reports"/tsan.* >&2
   tsan_status=1
 fi
 
-# Each harness for FUZZ_SECONDS (default 30) on its seeds plus what earlier runs in
+# Each harness for FUZZ_SECONDS (default 15) on its seeds plus what earlier runs in
 # build-fuzz found; a crash, leak, timeout or broken invariant fails the stage.
 echo "== fuzz smoke"
 fuzz_status=0
-"$here/scripts/fuzz.sh" "${FUZZ_SECONDS:-30}" || fuzz_status=$?
+"$here/scripts/fuzz.sh" "${FUZZ_SECONDS:-15}" || fuzz_status=$?
 [ "$tsan_status" = 0 ] || exit "$tsan_status"
 exit "$fuzz_status"

@@ -233,4 +233,9 @@ std::string table() {
   return out.str();
 }
 
+std::size_t recorded_runs() {
+  std::lock_guard lock(rows_mutex);
+  return rows.size();
+}
+
 }  // namespace hostile

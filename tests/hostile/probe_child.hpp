@@ -53,4 +53,7 @@ long rss_bound_kib();
 /// The table of every recorded run: case, class, stage, seconds, peak RSS.
 std::string table();
 
+/// How many runs were recorded (none in a run of the [latency] cases alone).
+std::size_t recorded_runs();
+
 }  // namespace hostile

@@ -496,7 +496,8 @@ void SwitchableRelay::answer_smtp(int client, Mode mode) {
   }
 }
 
-AgentProcess::AgentProcess(const std::string& config_path, const std::vector<std::string>& extra) {
+AgentProcess::AgentProcess(const std::string& config_path, const std::vector<std::string>& extra,
+                           const std::vector<std::string>& wrapper) {
   static int counter = 0;
   log_path_ = (temp_root() / ("agent" + std::to_string(++counter) + ".log")).string();
   pid_ = fork();
@@ -504,7 +505,11 @@ AgentProcess::AgentProcess(const std::string& config_path, const std::vector<std
     int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     dup2(fd, 1);
     dup2(fd, 2);
-    std::vector<std::string> args{MAILCANARY_BINARY, "run", "--config", config_path};
+    std::vector<std::string> args = wrapper;
+    for (const std::string& a : {std::string(MAILCANARY_BINARY), std::string("run"),
+                                 std::string("--config"), config_path}) {
+      args.push_back(a);
+    }
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) {

@@ -130,7 +130,10 @@ class SwitchableRelay {
 /// A `mailcanary run` in the background; stopped (SIGTERM) by the destructor.
 class AgentProcess {
  public:
-  AgentProcess(const std::string& config_path, const std::vector<std::string>& extra = {});
+  /// `wrapper`: a command (absolute path first) that runs the agent's command line, which
+  /// follows it as arguments (e.g. unshare ... sh -c '... exec "$@"').
+  AgentProcess(const std::string& config_path, const std::vector<std::string>& extra = {},
+               const std::vector<std::string>& wrapper = {});
   ~AgentProcess();
   /// Waits (bounded) until the agent's log contains `needle` after the previous match
   /// (each call moves a cursor past what it found, so waits see events in order, never

@@ -15,6 +15,7 @@
 #include "mailcanary/agent/http/web_server.hpp"
 #include "mailcanary/agent/probe/discovery.hpp"
 #include "mailcanary/agent/probe/probe_run.hpp"
+#include "mailcanary/agent/runtime/journal.hpp"
 #include "mailcanary/agent/runtime/log_format.hpp"
 #include "mailcanary/agent/runtime/service_notify.hpp"
 #include "mailcanary/build_info.hpp"
@@ -73,8 +74,11 @@ void Agent::log(const LogLine& line) const {
   if (static_cast<int>(line.level) < log_level_.load()) {
     return;
   }
-  const std::string text = format_log_line(
-      line, clock_.wall(), static_cast<config::LogFormat>(log_format_.load()), journal_);
+  const auto format = static_cast<config::LogFormat>(log_format_.load());
+  if (journal_ && send_to_journal(line, format)) {
+    return;
+  }
+  const std::string text = format_log_line(line, clock_.wall(), format, journal_);
   // One write per line: lines from several threads never interleave.
   (void)!::write(2, text.data(), text.size());
 }

@@ -25,20 +25,6 @@ const char* level_name(LogLine::Level l) {
   return "info";
 }
 
-int priority(LogLine::Level l) {
-  switch (l) {
-    case LogLine::Level::debug:
-      return 7;
-    case LogLine::Level::info:
-      return 6;
-    case LogLine::Level::warning:
-      return 4;
-    case LogLine::Level::error:
-      return 3;
-  }
-  return 6;
-}
-
 // Milliseconds, UTC: 2026-12-05T19:30:00.123Z.
 std::string precise_time(SysTime at) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch());
@@ -76,11 +62,25 @@ std::string escaped(const std::string& text, bool quote_marks) {
 
 }  // namespace
 
+int syslog_priority(LogLine::Level level) {
+  switch (level) {
+    case LogLine::Level::debug:
+      return 7;
+    case LogLine::Level::info:
+      return 6;
+    case LogLine::Level::warning:
+      return 4;
+    case LogLine::Level::error:
+      return 3;
+  }
+  return 6;
+}
+
 std::string format_log_line(const LogLine& line, SysTime at, config::LogFormat format,
                             bool journal) {
   std::string out;
   if (journal) {
-    out = "<" + std::to_string(priority(line.level)) + ">";
+    out = "<" + std::to_string(syslog_priority(line.level)) + ">";
   }
   switch (format) {
     case config::LogFormat::text:

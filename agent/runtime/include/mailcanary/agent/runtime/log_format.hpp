@@ -12,6 +12,9 @@
 
 namespace mailcanary::agent {
 
+/// The syslog priority of a level: debug 7, info 6, warning 4, error 3.
+int syslog_priority(LogLine::Level level);
+
 /// The line, ending with '\n':
 ///   text    2026-12-05T19:30:00Z mailcanary: member t 10.0.0.1:25 added
 ///   logfmt  time=2026-12-05T19:30:00.123Z level=info msg="member t 10.0.0.1:25 added"
