@@ -163,6 +163,7 @@ agent::WebServer::Handlers handlers(const agent::Snapshot& s) {
             return agent::WebServer::Response{h.code, "text/plain; charset=utf-8", h.body};
           },
           {},
+          {},
           {}};
 }
 

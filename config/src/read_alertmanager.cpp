@@ -15,8 +15,20 @@ bool is_http_url(std::string_view url) {
 
 }  // namespace
 
+bool read_http_url(TableReader& r, std::string_view key, std::string& out) {
+  if (!r.read(key, out)) {
+    return false;
+  }
+  if (!is_http_url(out)) {
+    r.error(key, "expected an http:// or https:// URL, got " + in_quotes(out));
+    return false;
+  }
+  return true;
+}
+
 void read_alertmanager(TableReader& r, AlertmanagerConfig& out) {
   const auto urls = r.string_items("urls");
+  read_http_url(r, "runbook_url", out.runbook_url);
   r.reject_unknown();
   if (!urls) {
     return;

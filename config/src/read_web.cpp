@@ -91,6 +91,11 @@ void read_web(TableReader& r, WebConfig& out, const LoadContext& ctx) {
   const bool has_users = r.read("basic_auth_users_file", out.basic_auth_users_file);
   r.read("unknown_health", out.unknown_health_up, {{"up", true}, {"down", false}});
   r.read("reload_endpoint", out.reload_endpoint);
+  if (read_http_url(r, "external_url", out.external_url)) {
+    while (out.external_url.back() == '/') {
+      out.external_url.pop_back();
+    }
+  }
   r.reject_unknown();
 
   if (has_cert != has_key) {

@@ -36,6 +36,9 @@ void read_web(TableReader& r, WebConfig& out, const LoadContext& ctx);
 void read_smtp(TableReader& r, SmtpConfig& out, const LoadContext& ctx);
 void read_slg(TableReader& r, SlgConfig& out);
 void read_alertmanager(TableReader& r, AlertmanagerConfig& out);
+/// Reads `key` as an http:// or https:// URL; false (and an error when it is not one)
+/// when absent or wrong.
+bool read_http_url(TableReader& r, std::string_view key, std::string& out);
 MailboxConfig read_mailbox(TableReader& r, const LoadContext& ctx);
 /// `defaults` supplies the [smtp] and [slg] values the target's own keys override.
 TargetConfig read_target(TableReader& r, const Config& defaults, const LoadContext& ctx);

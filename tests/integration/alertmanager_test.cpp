@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "mounts.hpp"
@@ -130,8 +131,9 @@ bool eventually(Pred pred, std::chrono::seconds t) {
   return false;
 }
 
-std::string config(const std::string& member) {
-  return itest::agent_config_head("am", "instance = \"probe-test\"\n") +
+std::string config(const std::string& member, const std::string& name = "am",
+                   const std::string& instance = "probe-test") {
+  return itest::agent_config_head(name, "instance = \"" + instance + "\"\n") +
          "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\noutage_window = \"2s\"\n"
          "recover_after = 1\n\n"
          "[alertmanager]\nurls = [\"http://" +
@@ -157,7 +159,10 @@ TEST_CASE("Alertmanager gets MailFlowOutage, its resolve, and the alert it misse
   auto alerts = Alertmanager::alerts();
   CHECK(alerts.find("\"target\":\"am\"") != std::string::npos);
   CHECK(alerts.find("\"class\":\"temp_fail\"") != std::string::npos);
-  CHECK(alerts.find("\"instance\":\"probe-test\"") != std::string::npos);
+  // The agent's name is an annotation, not a label (an HA pair's alerts are one).
+  CHECK(alerts.find("\"agent\":\"probe-test\"") != std::string::npos);
+  CHECK(alerts.find("\"instance\"") == std::string::npos);
+  CHECK(alerts.find("\"severity\":\"critical\"") != std::string::npos);
 
   relay.set_mode(itest::SwitchableRelay::Mode::forward);
   REQUIRE(agent.wait_for_log("alarm cleared", std::chrono::seconds(20)));
@@ -237,4 +242,52 @@ TEST_CASE(
   INFO("agent log: " << agent.log());
   CHECK(agent.log().find("state store works again") != std::string::npos);
   agent.kill9();  // its probe is held; a clean stop is not the subject here
+}
+
+TEST_CASE("two agents watching one failing member make one alert in Alertmanager",
+          "[integration][alertmanager][ha]") {
+  Alertmanager am;
+  const int received_before = firing_received();
+  itest::SwitchableRelay relay("127.0.0.11", 2525);
+  itest::AgentProcess a(
+      itest::write_temp_file("ha-a.toml", config(relay.address(), "ha-a", "probe-a")));
+  itest::AgentProcess b(
+      itest::write_temp_file("ha-b.toml", config(relay.address(), "ha-b", "probe-b")));
+  REQUIRE(a.wait_for_log(" ok stage=done", std::chrono::seconds(20)));
+  REQUIRE(b.wait_for_log(" ok stage=done", std::chrono::seconds(20)));
+
+  relay.set_mode(itest::SwitchableRelay::Mode::tempfail);
+  REQUIRE(a.wait_for_log("ALARM RAISED", std::chrono::seconds(20)));
+  REQUIRE(b.wait_for_log("ALARM RAISED", std::chrono::seconds(20)));
+  // Both pushed their alert...
+  if (!eventually([&] { return firing_received() >= received_before + 2; },
+                  std::chrono::seconds(20))) {
+    FAIL("Alertmanager did not get both agents' alerts: " << firing_received() - received_before);
+  }
+  // ...and Alertmanager holds one.
+  const auto alerts = nlohmann::json::parse(Alertmanager::alerts());
+  INFO(alerts.dump(2));
+  REQUIRE(alerts.size() == 1);
+  const auto& alert = alerts[0];
+  CHECK(alert["labels"] == nlohmann::json{{"alertname", "MailFlowOutage"},
+                                          {"target", "am"},
+                                          {"member", relay.address()},
+                                          {"severity", "critical"}});
+  const std::string agent = alert["annotations"]["agent"];
+  CHECK((agent == "probe-a" || agent == "probe-b"));
+  CHECK(alert["annotations"]["summary"] == "Mail flow outage: am member " + relay.address());
+  // generatorURL leads to the member's status on the agent that sent it last.
+  const std::string link = alert["generatorURL"];
+  INFO(link);
+  const auto page = itest::run_command({"/usr/bin/curl", "-sf", "--max-time", "5", link});
+  REQUIRE(page.exit_code == 0);
+  const auto status = nlohmann::json::parse(page.out);
+  CHECK(status["member"] == relay.address());
+  CHECK(status["in_alarm"] == true);
+  CHECK(status["instance"] == agent);
+
+  relay.set_mode(itest::SwitchableRelay::Mode::forward);
+  REQUIRE(Alertmanager::wait_alerts(relay.address(), false, std::chrono::seconds(30)));
+  CHECK(a.stop() == 0);
+  CHECK(b.stop() == 0);
 }

@@ -67,3 +67,24 @@ TEST_CASE("POST /-/reload asks for a reload; only when turned on, only by POST",
   // Every other path still takes GET and HEAD only.
   CHECK(open.answer("POST", "/metrics").code == 405);
 }
+
+TEST_CASE("/status/TARGET/MEMBER answers one member, its parts URL-decoded", "[web]") {
+  Fixture f;
+  auto h = f.handlers(false);
+  std::vector<std::pair<std::string, std::string>> asked;
+  h.member_status = [&](const std::string& t, const std::string& m) {
+    asked.emplace_back(t, m);
+    return WebServer::Response{200, "application/json", "{}"};
+  };
+  WebServer web("127.0.0.1", 0, h);
+  CHECK(web.answer("GET", "/status/vip1/127.0.0.12%3A2525").code == 200);
+  CHECK(web.answer("GET", "/status/vip1/%5B%3A%3A1%5D%3A25").code == 200);
+  REQUIRE(asked.size() == 2);
+  CHECK(asked[0] == std::pair<std::string, std::string>{"vip1", "127.0.0.12:2525"});
+  CHECK(asked[1] == std::pair<std::string, std::string>{"vip1", "[::1]:25"});
+  CHECK(web.answer("GET", "/status/vip1").code == 404);
+  CHECK(web.answer("GET", "/status/vip1/").code == 404);
+  // Without the handler (an embedding that has none): 404, not a crash.
+  WebServer bare("127.0.0.1", 0, f.handlers(false));
+  CHECK(bare.answer("GET", "/status/vip1/m").code == 404);
+}

@@ -5,31 +5,43 @@
 
 namespace mailcanary::agent {
 
+namespace {
+
+nlohmann::ordered_json member_json(const Snapshot& s, const MemberView& mv) {
+  const auto& st = mv.status;
+  nlohmann::ordered_json m;
+  m["target"] = mv.target;
+  m["member"] = mv.member;
+  m["health"] = s.health_up(mv) ? "UP" : "DOWN";
+  m["in_alarm"] = st.in_alarm;
+  if (st.alarm_since) {
+    m["alarm_since"] = rfc3339(*st.alarm_since);
+  }
+  m["in_maintenance"] = st.in_maintenance;
+  m["consecutive_failures"] = st.consecutive_failures;
+  m["skipped"] = mv.skipped;
+  if (st.last_success_at) {
+    m["last_success"] = rfc3339(*st.last_success_at);
+  }
+  if (mv.last) {
+    m["last"] = to_json_value(*mv.last, false);
+  }
+  return m;
+}
+
+std::string dump(const nlohmann::ordered_json& doc) {
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
 std::string render_status(const Snapshot& s, SysTime now) {
   nlohmann::ordered_json doc;
   doc["instance"] = s.instance;
   doc["now"] = rfc3339(now);
   auto& members = doc["members"] = nlohmann::ordered_json::array();
   for (const auto& mv : s.members) {
-    const auto& st = mv->status;
-    nlohmann::ordered_json m;
-    m["target"] = mv->target;
-    m["member"] = mv->member;
-    m["health"] = s.health_up(*mv) ? "UP" : "DOWN";
-    m["in_alarm"] = st.in_alarm;
-    if (st.alarm_since) {
-      m["alarm_since"] = rfc3339(*st.alarm_since);
-    }
-    m["in_maintenance"] = st.in_maintenance;
-    m["consecutive_failures"] = st.consecutive_failures;
-    m["skipped"] = mv->skipped;
-    if (st.last_success_at) {
-      m["last_success"] = rfc3339(*st.last_success_at);
-    }
-    if (mv->last) {
-      m["last"] = to_json_value(*mv->last, false);
-    }
-    members.push_back(std::move(m));
+    members.push_back(member_json(s, *mv));
   }
   doc["canaries_in_flight"] = s.in_flight;
   auto& boxes = doc["mailboxes"] = nlohmann::ordered_json::array();
@@ -53,7 +65,20 @@ std::string render_status(const Snapshot& s, SysTime now) {
     store["last_error"] = s.store.last_error;
     store["last_error_at"] = rfc3339(*s.store.last_error_at);
   }
-  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return dump(doc);
+}
+
+HealthAnswer render_member_status(const Snapshot& s, const std::string& target,
+                                  const std::string& member, SysTime now) {
+  const auto* m = s.find(target, member);
+  if (!m) {
+    return {404, "{\"error\":\"unknown target/member\"}\n"};
+  }
+  nlohmann::ordered_json doc;
+  doc["instance"] = s.instance;
+  doc["now"] = rfc3339(now);
+  doc.update(member_json(s, *m));
+  return {200, dump(doc)};
 }
 
 HealthAnswer render_health(const Snapshot& s, const std::string& target,

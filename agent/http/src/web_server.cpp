@@ -29,6 +29,7 @@ constexpr std::string_view kLandingPage = R"(<!DOCTYPE html>
 <ul>
 <li><a href="metrics">/metrics</a>: Prometheus metrics</li>
 <li><a href="status">/status</a>: every member's state and recent results (JSON)</li>
+<li>/status/TARGET/MEMBER: one member's state (JSON; where a pushed alert links)</li>
 <li>/health/TARGET/MEMBER: one member's health for a load balancer (200 UP, 503 DOWN)</li>
 <li><a href="healthz">/healthz</a>, <a href="-/healthy">/-/healthy</a>: the agent is running</li>
 <li><a href="-/ready">/-/ready</a>: 200 once the members are scheduled, 503 before</li>
@@ -78,16 +79,22 @@ WebServer::Response WebServer::answer(const std::string& method, const std::stri
   if (path == "/status") {
     return {200, "application/json", handlers_.status()};
   }
-  static constexpr std::string_view kHealth = "/health/";
-  if (path.rfind(kHealth, 0) == 0) {
-    const std::string_view rest = std::string_view(path).substr(kHealth.size());
+  // /health/TARGET/MEMBER and /status/TARGET/MEMBER, each part URL-encoded or not.
+  for (const std::string_view prefix :
+       {std::string_view("/health/"), std::string_view("/status/")}) {
+    if (path.rfind(prefix, 0) != 0) {
+      continue;
+    }
+    const std::string_view rest = std::string_view(path).substr(prefix.size());
     const auto slash = rest.find('/');
     std::string target, member;
+    const bool health = prefix == "/health/";
     if (slash == std::string::npos || !http::url_decode(rest.substr(0, slash), target) ||
-        !http::url_decode(rest.substr(slash + 1), member) || target.empty() || member.empty()) {
+        !http::url_decode(rest.substr(slash + 1), member) || target.empty() || member.empty() ||
+        (!health && !handlers_.member_status)) {
       return {404, "text/plain; charset=utf-8", "unknown target/member\n"};
     }
-    return handlers_.health(target, member);
+    return health ? handlers_.health(target, member) : handlers_.member_status(target, member);
   }
   return {404, "text/plain; charset=utf-8", "not found\n"};
 }

@@ -15,26 +15,67 @@ size_t discard(char*, size_t size, size_t n, void*) {
   return size * n;
 }
 
+// Every byte but A-Z a-z 0-9 - . _ ~ as %XX: a path segment of generatorURL.
+std::string url_encode(const std::string& s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string alert_body(const AlertInfo& a, bool resolved, SysTime now,
-                       std::chrono::seconds firing_ttl) {
-  nlohmann::json labels{{"alertname", "MailFlowOutage"},
-                        {"target", a.target},
-                        {"member", a.member},
-                        {"class", a.cls}};
-  if (!a.instance.empty()) {
-    labels["instance"] = a.instance;
+                       std::chrono::seconds firing_ttl, const AlertLinks& links) {
+  const bool mailbox = a.target == "mailbox" && a.cls == "mailbox_error";
+  const std::string agent = a.instance.empty() ? links.agent : a.instance;
+  std::string last = a.cls;
+  if (!a.stage.empty()) {
+    last += " at stage " + a.stage;
   }
-  nlohmann::json alert{
-      {"labels", labels},
-      {"annotations",
-       {{"summary", "mail flow outage: " + a.target + " " + a.member + " (" + a.cls + ")"},
-        {"stage", a.stage},
-        {"smtp_code", std::to_string(a.smtp_code)},
-        {"detail", a.detail}}},
-      {"startsAt", rfc3339(a.starts_at)},
-      {"endsAt", rfc3339(resolved ? now : now + firing_ttl)}};
+  if (a.smtp_code != 0) {
+    last += " (" + std::to_string(a.smtp_code) + ")";
+  }
+  nlohmann::json annotations{
+      {"summary", mailbox ? "mailcanary cannot read mailbox " + a.member
+                          : "Mail flow outage: " + a.target + " member " + a.member},
+      {"description",
+       mailbox ? "mailcanary has failed to read mailbox " + a.member + " since " +
+                     rfc3339(a.starts_at) +
+                     ": canaries of the targets using it cannot be confirmed. Last: " + a.detail
+               : "Canaries through " + a.target + " member " + a.member + " have failed since " +
+                     rfc3339(a.starts_at) + ", longer than the outage window. Last result: " +
+                     last + (a.detail.empty() ? "" : ": " + a.detail)},
+      {"agent", agent},
+      {"class", a.cls},
+      {"stage", a.stage},
+      {"smtp_code", std::to_string(a.smtp_code)},
+      {"detail", a.detail}};
+  if (!links.runbook_url.empty()) {
+    annotations["runbook_url"] = links.runbook_url;
+  }
+  nlohmann::json alert{{"labels",
+                        {{"alertname", "MailFlowOutage"},
+                         {"target", a.target},
+                         {"member", a.member},
+                         {"severity", "critical"}}},
+                       {"annotations", annotations},
+                       {"startsAt", rfc3339(a.starts_at)},
+                       {"endsAt", rfc3339(resolved ? now : now + firing_ttl)}};
+  if (!links.external_url.empty()) {
+    alert["generatorURL"] =
+        links.external_url +
+        (mailbox ? "/status" : "/status/" + url_encode(a.target) + "/" + url_encode(a.member));
+  }
   return nlohmann::json::array({alert}).dump(-1, ' ', false,
                                              nlohmann::json::error_handler_t::replace);
 }

@@ -263,57 +263,6 @@ void Agent::discovery_loop() {
   }
 }
 
-void Agent::alerts_loop() {
-  AlertSender sender(*store_, clock_);
-  auto last_resend = clock_.now();
-  for (;;) {
-    std::shared_ptr<const config::Config> cfg;
-    {
-      std::unique_lock lock(alerts_mutex_);
-      alerts_cv_.wait_for(lock, milliseconds(500), [&] { return stop_alerts_; });
-      if (stop_alerts_) {
-        return;
-      }
-      cfg = alert_config_;
-    }
-    const bool resend = clock_.now() - last_resend >= AlertSender::kResendEvery;
-    if (resend) {
-      last_resend = clock_.now();
-    }
-    try {
-      AlertSender::Report report;
-      try {
-        report = sender.send_due(cfg->alertmanager.urls);
-      } catch (const StateError& e) {
-        report.store_errors.push_back(e.what());  // the outbox cannot be read: the core counts it
-      }
-      const auto snapshot = box_.get();
-      sender.send_held(cfg->alertmanager.urls, *snapshot, report);
-      if (resend) {
-        sender.resend_active(cfg->alertmanager.urls, *snapshot);
-      }
-      post([report = std::move(report)](Core& core, Now n) {
-        if (report.held_delivered != 0) {
-          core.held_delivered(report.held_delivered);
-        }
-        for (const auto& url : report.failed_urls) {
-          core.alert_send_failed(url);
-        }
-        core.pending_notifications(report.pending);
-        Effects out = core.is_stopping() ? Effects{} : report.log;
-        for (const auto& error : report.store_errors) {
-          for (auto& e : core.store_failed(error, nullptr, n)) {
-            out.push_back(std::move(e));
-          }
-        }
-        return out;
-      });
-    } catch (const std::exception& e) {
-      log(LogLine{LogLine::Level::error, "alertmanager: " + std::string(e.what())});
-    }
-  }
-}
-
 void Agent::log_run_figures() {
   std::vector<double> drift;
   {
@@ -361,6 +310,7 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
     workers_.emplace_back([this] { worker_loop(); });
   }
   discovery_ = std::thread([this] { discovery_loop(); });
+  alert_links_ = alert_links(cfg->web, cfg->agent.listen.host, bound_->port());
   alerts_ = std::thread([this] { alerts_loop(); });
   {
     WebServer web(std::move(*bound_),
@@ -380,7 +330,11 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
                      reload = true;
                      events_cv_.notify_one();  // the loop reloads now, not at its next pass
                    })
-                                            : nullptr},
+                                            : nullptr,
+                   [this](const std::string& t, const std::string& m) {
+                     auto a = render_member_status(*box_.get(), t, m, clock_.wall());
+                     return WebServer::Response{a.code, "application/json", a.body};
+                   }},
                   cfg->web, limits);
     log(std::string("HTTP endpoints on ") + (cfg->web.tls() ? "https://" : "") +
         cfg->agent.listen.host + ":" + std::to_string(web.port()) +

@@ -91,7 +91,7 @@ AlertSender::Report AlertSender::send_due(const std::vector<std::string>& urls) 
       remember_sent(n.id);  // not ours to retry forever
       continue;
     }
-    const std::string body = alert_body(*info, n.kind == "resolved", now, kFiringTtl);
+    const std::string body = alert_body(*info, n.kind == "resolved", now, kFiringTtl, links_);
     const std::string errors = post_everywhere(urls, body, report);
     const std::string what = "alertmanager: " + n.kind + " " + info->target + " " + info->member;
     if (errors.empty()) {
@@ -126,7 +126,7 @@ void AlertSender::send_held(const std::vector<std::string>& urls, const Snapshot
     std::string errors;
     if (info) {
       const bool resolved = held.notification.kind == "resolved";
-      errors = post_everywhere(urls, alert_body(*info, resolved, now, kFiringTtl), report);
+      errors = post_everywhere(urls, alert_body(*info, resolved, now, kFiringTtl, links_), report);
     }
     const std::string what = "alertmanager: " + held.notification.kind + " " +
                              (info ? info->target + " " + info->member : held.notification.key);
@@ -162,7 +162,7 @@ void AlertSender::resend_active(const std::vector<std::string>& urls, const Snap
     }
     const auto alert = member_alert(m->target, m->member, m->status, last, s.instance, now);
     for (const auto& url : urls) {
-      post_alerts(url, alert_body(alert, false, now, kFiringTtl), kTimeout);
+      post_alerts(url, alert_body(alert, false, now, kFiringTtl, links_), kTimeout);
     }
   }
 }

@@ -12,10 +12,16 @@
 
 #include "mailcanary/agent/core/effects.hpp"
 #include "mailcanary/agent/core/snapshot.hpp"
+#include "mailcanary/agent/notify/alertmanager.hpp"
 #include "mailcanary/agent/store/state_store.hpp"
 #include "mailcanary/probes/clock.hpp"
 
 namespace mailcanary::agent {
+
+/// Where pushed alerts link to: [web] external_url, or this host's name (the listen
+/// address when it names one) and `port`; and the host name, the agent's name in an
+/// alert when [agent] instance is not set. runbook_url is left to the caller.
+AlertLinks alert_links(const config::WebConfig& web, const std::string& listen_host, int port);
 
 class AlertSender {
  public:
@@ -43,6 +49,9 @@ class AlertSender {
   void send_held(const std::vector<std::string>& urls, const Snapshot& s, Report& report);
   /// Re-sends the alert of every member in alarm in `s`.
   void resend_active(const std::vector<std::string>& urls, const Snapshot& s);
+  /// What the alerts sent from now on link to (generatorURL, runbook_url) and the
+  /// agent's name when [agent] instance is not set.
+  void use_links(AlertLinks links) { links_ = std::move(links); }
 
  private:
   /// Writes remembered from passes whose outbox writes failed; true when none is left.
@@ -50,6 +59,7 @@ class AlertSender {
 
   StateStore& store_;
   probes::Clock& clock_;
+  AlertLinks links_;
   // Outbox writes that failed, tried again each pass: sent (to delete), and retries
   // (id -> next attempt, attempts).
   std::set<std::int64_t> sent_unwritten_;

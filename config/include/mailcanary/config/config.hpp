@@ -79,6 +79,9 @@ struct WebConfig {
   /// POST /-/reload reloads the config (as SIGHUP). Off by default, as Prometheus's
   /// --web.enable-lifecycle: anyone who reaches the port could use it.
   bool reload_endpoint = false;
+  /// Where people reach the endpoints ("https://probe-eu1.example.net:9478"), for the
+  /// links in pushed alerts (generatorURL). Empty: this host's name and the port.
+  std::string external_url;
   bool tls() const { return !tls_cert_file.empty(); }
 };
 
@@ -158,6 +161,9 @@ struct MaintenanceWindow {
 
 struct AlertmanagerConfig {
   std::vector<std::string> urls;
+  /// The runbook_url annotation of pushed alerts (the README's MailFlowOutage runbook
+  /// where you publish it); empty: none.
+  std::string runbook_url;
 };
 
 struct TargetConfig {

@@ -32,6 +32,11 @@ struct HealthAnswer {
   int code = 404;  // 200 UP, 503 DOWN, 404 unknown
   std::string body;
 };
+/// /status/TARGET/MEMBER (the link of a pushed alert): that member's object of
+/// /status, with the agent's instance and the time; 404 for one the agent does not probe.
+HealthAnswer render_member_status(const Snapshot& s, const std::string& target,
+                                  const std::string& member, SysTime now);
+
 /// "UP", "DOWN <class> since <time>", or "DOWN no_result since start" ([web]
 /// unknown_health = "down"); 404 for a member the agent does not probe.
 HealthAnswer render_health(const Snapshot& s, const std::string& target, const std::string& member);

@@ -66,6 +66,9 @@ class WebServer {
     /// POST /-/reload: asks for a reload of the config, as SIGHUP does (it happens on
     /// the agent's own thread; the answer does not wait for it). Unset: 403.
     std::function<void()> reload;
+    /// /status/TARGET/MEMBER: one member's status (JSON), on the loop thread like health.
+    /// Unset: 404.
+    std::function<Response(const std::string& target, const std::string& member)> member_status;
   };
 
   /// Listens on host:port (port 0: any free port, see port()), with TLS and basic

@@ -15,11 +15,22 @@
 
 namespace mailcanary::agent {
 
-/// The v2 API body (a JSON array with one alert). Firing alerts carry an endsAt of
-/// `firing_ttl` ahead (Alertmanager resolves them by itself if the agent dies);
-/// resolved ones end at `now`.
+/// What a pushed alert links to and who sent it.
+struct AlertLinks {
+  std::string external_url;  // the agent's endpoints ("http://host:9478"); "": no generatorURL
+  std::string runbook_url;   // [alertmanager] runbook_url; "": no such annotation
+  std::string agent;         // the agent's name when [agent] instance is not set (host name)
+};
+
+/// The v2 API body (a JSON array with one alert). Labels: alertname, target, member,
+/// severity="critical" and nothing that differs between two agents watching the same
+/// member, so that Alertmanager makes one alert of an HA pair's two. The agent's name,
+/// the class, stage, SMTP code and detail are annotations, with summary, description and
+/// runbook_url; generatorURL is the agent's /status/TARGET/MEMBER. Firing alerts carry
+/// an endsAt of `firing_ttl` ahead (Alertmanager resolves them by itself if the agent
+/// dies); resolved ones end at `now`.
 std::string alert_body(const AlertInfo& a, bool resolved, SysTime now,
-                       std::chrono::seconds firing_ttl);
+                       std::chrono::seconds firing_ttl, const AlertLinks& links = {});
 
 /// Delay before the next try after `attempts` failed ones: 1 s doubling, at most 5 min.
 std::chrono::seconds retry_backoff(int attempts);

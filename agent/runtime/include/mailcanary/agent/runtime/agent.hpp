@@ -26,6 +26,7 @@
 #include "mailcanary/agent/core/snapshot.hpp"
 #include "mailcanary/agent/core/store_batch.hpp"
 #include "mailcanary/agent/http/web_server.hpp"
+#include "mailcanary/agent/notify/alertmanager.hpp"
 #include "mailcanary/agent/probe/mailbox_watcher.hpp"
 #include "mailcanary/agent/runtime/log_format.hpp"
 #include "mailcanary/agent/store/state_store.hpp"
@@ -118,6 +119,7 @@ class Agent {
   std::condition_variable alerts_cv_;
   bool stop_alerts_ = false;
   std::shared_ptr<const config::Config> alert_config_;  // guarded by alerts_mutex_
+  AlertLinks alert_links_;  // generatorURL base and host name, set before alerts_ starts
   std::thread alerts_;
 };
 
