@@ -30,19 +30,20 @@ bool parse_shard(std::string_view text, int& index, int& count) {
   return true;
 }
 
-void check_listen(TableReader& r, const std::string& text, Endpoint& out) {
+}  // namespace
+
+bool check_listen(TableReader& r, std::string_view key, const std::string& text, Endpoint& out) {
   // Port 0 is accepted here: the OS picks a free port (useful for tests). ":PORT" (no
   // host) listens on every address, IPv6 and IPv4, as exporters' --web.listen-address.
   const bool every_address = text.starts_with(':') && text.find(':', 1) == std::string::npos;
   const auto split = split_host_port(every_address ? "any" + text : text);
   if (!split || !split->port || *split->port > kMaxPort) {
-    r.error("listen", in_quotes(text) + " is not a valid host:port (the port is required)");
-    return;
+    r.error(key, in_quotes(text) + " is not a valid host:port (the port is required)");
+    return false;
   }
   out = Endpoint{every_address ? "" : split->host, static_cast<std::uint16_t>(*split->port)};
+  return true;
 }
-
-}  // namespace
 
 void read_agent(TableReader& r, AgentConfig& out, const LoadContext& ctx) {
   std::string listen;
@@ -59,7 +60,7 @@ void read_agent(TableReader& r, AgentConfig& out, const LoadContext& ctx) {
   r.reject_unknown();
 
   if (has_listen) {
-    check_listen(r, listen, out.listen);
+    check_listen(r, "listen", listen, out.listen);
   }
   if (has_state_dir) {
     if (out.state_dir.empty()) {

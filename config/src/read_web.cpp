@@ -91,6 +91,14 @@ void read_web(TableReader& r, WebConfig& out, const LoadContext& ctx) {
   const bool has_users = r.read("basic_auth_users_file", out.basic_auth_users_file);
   r.read("unknown_health", out.unknown_health_up, {{"up", true}, {"down", false}});
   r.read("reload_endpoint", out.reload_endpoint);
+  std::string agent_check;
+  if (r.read("agent_check_listen", agent_check)) {
+    Endpoint e;
+    if (check_listen(r, "agent_check_listen", agent_check, e)) {
+      out.agent_check_listen = e;
+    }
+  }
+  r.read("agent_check_down", out.agent_check_drain, {{"drain", true}, {"down", false}});
   if (read_http_url(r, "external_url", out.external_url)) {
     while (out.external_url.back() == '/') {
       out.external_url.pop_back();

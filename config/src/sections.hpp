@@ -39,6 +39,9 @@ void read_alertmanager(TableReader& r, AlertmanagerConfig& out);
 /// Reads `key` as an http:// or https:// URL; false (and an error when it is not one)
 /// when absent or wrong.
 bool read_http_url(TableReader& r, std::string_view key, std::string& out);
+/// `text` as a listen address, "host:port" or ":port" (every address); an error on
+/// `key` when it is not one.
+bool check_listen(TableReader& r, std::string_view key, const std::string& text, Endpoint& out);
 MailboxConfig read_mailbox(TableReader& r, const LoadContext& ctx);
 /// `defaults` supplies the [smtp] and [slg] values the target's own keys override.
 TargetConfig read_target(TableReader& r, const Config& defaults, const LoadContext& ctx);

@@ -39,8 +39,12 @@ class Haproxy {
   // `servers` are named as the members are written in the mailcanary config.
   // `send_extra` is appended to the http-check send line (headers), `check_extra` to
   // default-server (e.g. check-ssl).
+  // `check_uri` is what the HTTP check asks; `server_extra` is appended to each server
+  // line, "{name}" replaced by the server's name (e.g. an agent-check).
   Haproxy(int agent_port, const std::vector<std::string>& servers,
-          const std::string& send_extra = "", const std::string& check_extra = "") {
+          const std::string& send_extra = "", const std::string& check_extra = "",
+          const std::string& check_uri = "/health/%[be_name]/%[srv_name]",
+          const std::string& server_extra = "") {
     dir_ = itest::write_temp_file("haproxy.dir", "") + ".d";
     std::filesystem::create_directories(dir_);
     std::string cfg = "global\n  nbthread 1\n  stats socket " + socket_path() +
@@ -53,16 +57,16 @@ class Haproxy {
                       std::string(kVip) +
                       "\n  default_backend vip1\n\n"
                       "backend vip1\n  balance roundrobin\n  option httpchk\n"
-                      "  http-check send meth GET uri-lf /health/%[be_name]/%[srv_name] "
-                      "ver HTTP/1.1 hdr Host 127.0.0.1" +
-                      send_extra +
+                      "  http-check send meth GET uri-lf " +
+                      check_uri + " ver HTTP/1.1 hdr Host 127.0.0.1" + send_extra +
                       "\n"
                       "  http-check expect status 200\n"
                       "  default-server check addr 127.0.0.1 port " +
                       std::to_string(agent_port) + " inter 500ms fall 1 rise 1" + check_extra +
                       "\n";
     for (const auto& s : servers) {
-      cfg += "  server " + s + " " + s + "\n";
+      cfg += "  server " + s + " " + s +
+             std::regex_replace(server_extra, std::regex("\\{name\\}"), s) + "\n";
     }
     cfg_path_ = dir_ + "/haproxy.cfg";
     std::filesystem::copy_file(itest::write_temp_file("haproxy.cfg", cfg), cfg_path_,
@@ -385,5 +389,34 @@ TEST_CASE("HAProxy checks an agent serving HTTPS with basic auth, as in the exam
   // a wrong password both would be DOWN by 401).
   CHECK(haproxy.wait_server(kGoodMember, "UP", "200", 30s));
   CHECK(haproxy.wait_server("127.0.0.13:2525", "DOWN", "503", 30s));
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("HAProxy's agent check drains a member the agent calls DOWN, the other stays UP",
+          "[integration][haproxy][agentcheck]") {
+  const std::string cfg = itest::agent_config_head("haproxy-agent") +
+                          "[web]\nagent_check_listen = \"127.0.0.1:0\"\n\n"
+                          "[slg]\nhealth_fail_after = 1\n\n"
+                          "[[target]]\nname = \"vip1\"\nrcpt = \"canary@example.test\"\n"
+                          "mailbox = \"inbox\"\nmembers = [\"" +
+                          std::string(kGoodMember) + "\", \"127.0.0.13:2525\"]\n";
+  itest::AgentProcess agent(itest::write_temp_file("haproxy-agent.toml", cfg));
+  const std::string address = agent.http_address();
+  REQUIRE(!address.empty());
+  REQUIRE(agent.wait_for_log("127.0.0.13:2525 perm_fail", 20s));
+  std::smatch m;
+  const std::string log = agent.log();
+  REQUIRE(std::regex_search(log, m, std::regex("HAProxy agent check on 127\\.0\\.0\\.1:(\\d+)")));
+  // The HTTP check asks only whether the agent runs (/healthz); the agent check carries
+  // each member's state: "up ready", or "up drain" for the one the agent calls DOWN.
+  Haproxy haproxy(std::stoi(address.substr(address.rfind(':') + 1)),
+                  {kGoodMember, "127.0.0.13:2525"}, "", "", "/healthz",
+                  " agent-check agent-addr 127.0.0.1 agent-port " + m[1].str() +
+                      " agent-inter 500ms agent-send \"vip1/{name}\\n\"");
+  const bool good_up = haproxy.wait_server(kGoodMember, "UP", "200", 30s);
+  const bool drained = haproxy.wait_server("127.0.0.13:2525", "DRAIN (agent)", "200", 30s);
+  INFO("agent log:\n" << agent.log() << "\nhaproxy stats:\n" << haproxy.show_stat());
+  CHECK(good_up);
+  CHECK(drained);
   CHECK(agent.stop() == 0);
 }

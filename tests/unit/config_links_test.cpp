@@ -1,4 +1,5 @@
-// [web] external_url and [alertmanager] runbook_url: the links of pushed alerts.
+// [web] external_url and [alertmanager] runbook_url (the links of pushed alerts), and
+// [web] agent_check_listen and agent_check_down (HAProxy's agent check).
 #include <catch2/catch.hpp>
 #include <fstream>
 
@@ -43,4 +44,22 @@ TEST_CASE("a link that is not an http(s) URL is an error naming the key", "[conf
         std::string::npos);
   CHECK(r.errors[1].to_string().find(
             "alertmanager.runbook_url: expected an http:// or https:// URL") != std::string::npos);
+}
+
+TEST_CASE("[web] agent_check_listen and agent_check_down", "[config]") {
+  const auto off = load_with("");
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.config->web.agent_check_listen.has_value());
+  CHECK(off.config->web.agent_check_drain);
+  const auto on =
+      load_with("[web]\nagent_check_listen = \"127.0.0.1:9479\"\nagent_check_down = \"down\"\n");
+  REQUIRE(on.ok());
+  REQUIRE(on.config->web.agent_check_listen.has_value());
+  CHECK(on.config->web.agent_check_listen->to_string() == "127.0.0.1:9479");
+  CHECK_FALSE(on.config->web.agent_check_drain);
+  const auto bad = load_with("[web]\nagent_check_listen = \"9479\"\nagent_check_down = \"cut\"\n");
+  REQUIRE(bad.errors.size() == 2);
+  CHECK(bad.errors[0].to_string().find(
+            "web.agent_check_listen: \"9479\" is not a valid host:port") != std::string::npos);
+  CHECK(bad.errors[1].to_string().find("web.agent_check_down") != std::string::npos);
 }

@@ -127,3 +127,31 @@ TEST_CASE("the status document lists members with their last result, without re-
   REQUIRE(doc["mailboxes"].size() == 1);
   CHECK(doc["mailboxes"][0]["mailbox"] == "inbox");
 }
+
+TEST_CASE("the agent check answers up ready, up drain or down, with the reason", "[views]") {
+  CoreDriver d(core_config(vip1()));
+  d.discover();
+  d.smtp_result("vip1", "10.0.0.1:25", ResultClass::perm_fail, Stage::rcpt);
+  const auto s = d.core.snapshot(d.now);
+  using mailcanary::agent::render_agent_check;
+  CHECK(render_agent_check(*s, "vip1", "10.0.0.2:25", true) == "up ready\n");
+  CHECK(render_agent_check(*s, "vip1", "10.0.0.1:25", true) ==
+        "up drain # DOWN perm_fail since 2026-12-01T10:00:00Z\n");
+  CHECK(render_agent_check(*s, "vip1", "10.0.0.1:25", false) ==
+        "down # DOWN perm_fail since 2026-12-01T10:00:00Z\n");
+  CHECK(render_agent_check(*s, "vip1", "10.0.0.9:25", true) == "down # unknown target/member\n");
+}
+
+TEST_CASE("/status/TARGET/MEMBER is that member's object of /status", "[views]") {
+  CoreDriver d(core_config(vip1()));
+  d.discover();
+  d.smtp_result("vip1", "10.0.0.1:25", ResultClass::perm_fail, Stage::rcpt);
+  const auto s = d.core.snapshot(d.now);
+  const auto a = mailcanary::agent::render_member_status(*s, "vip1", "10.0.0.1:25", d.now.wall);
+  REQUIRE(a.code == 200);
+  const auto doc = nlohmann::json::parse(a.body);
+  CHECK(doc["member"] == "10.0.0.1:25");
+  CHECK(doc["health"] == "DOWN");
+  CHECK(doc["last"]["class"] == "perm_fail");
+  CHECK(mailcanary::agent::render_member_status(*s, "vip1", "10.0.0.9:25", d.now.wall).code == 404);
+}

@@ -99,4 +99,16 @@ HealthAnswer render_health(const Snapshot& s, const std::string& target,
                    (st.health_since ? rfc3339(*st.health_since) : std::string("start")) + "\n"};
 }
 
+std::string render_agent_check(const Snapshot& s, const std::string& target,
+                               const std::string& member, bool drain) {
+  const HealthAnswer h = render_health(s, target, member);
+  if (h.code == 200) {
+    return "up ready\n";  // "ready" also ends a drain the agent asked for before
+  }
+  if (h.code == 404) {
+    return "down # unknown target/member\n";
+  }
+  return std::string(drain ? "up drain" : "down") + " # " + h.body;  // body ends with '\n'
+}
+
 }  // namespace mailcanary::agent

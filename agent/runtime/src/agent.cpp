@@ -56,6 +56,14 @@ Agent::Agent(AgentOptions options, probes::Clock& clock)
     throw std::runtime_error(std::string(e.what()) + " (agent.listen in " + options_.config_path +
                              ")");
   }
+  if (const auto& a = cfg->web.agent_check_listen) {
+    try {
+      agent_check_ = std::make_unique<AgentCheckServer>(a->host, a->port);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string(e.what()) + " (web.agent_check_listen in " +
+                               options_.config_path + ")");
+    }
+  }
   StateStore::OpenOptions open;
   open.start_fresh = options_.fresh_state;
   store_ = StateStore::open(cfg->agent.state_dir, open);
@@ -336,6 +344,15 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
                      return WebServer::Response{a.code, "application/json", a.body};
                    }},
                   cfg->web, limits);
+    if (agent_check_) {
+      const bool drain = cfg->web.agent_check_drain;
+      agent_check_->serve([this, drain](const std::string& t, const std::string& m) {
+        return render_agent_check(*box_.get(), t, m, drain);
+      });
+      log("HAProxy agent check on " + cfg->web.agent_check_listen->host + ":" +
+          std::to_string(agent_check_->port()) + " (DOWN answers " +
+          (drain ? "\"up drain\")" : "\"down\")"));
+    }
     log(std::string("HTTP endpoints on ") + (cfg->web.tls() ? "https://" : "") +
         cfg->agent.listen.host + ":" + std::to_string(web.port()) +
         (cfg->agent.listen.host.empty() ? " (every address)" : "") +
@@ -404,6 +421,7 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
 }
 
 void Agent::shut_down() {
+  agent_check_.reset();  // its thread reads box_
   {
     std::lock_guard lock(alerts_mutex_);
     stop_alerts_ = true;

@@ -79,6 +79,12 @@ struct WebConfig {
   /// POST /-/reload reloads the config (as SIGHUP). Off by default, as Prometheus's
   /// --web.enable-lifecycle: anyone who reaches the port could use it.
   bool reload_endpoint = false;
+  /// HAProxy's agent check (agent-check): a TCP port answering "up ready", "up drain" or
+  /// "down" for the member named in the request line. Unset: off.
+  std::optional<Endpoint> agent_check_listen;
+  /// What the agent check answers for a member DOWN: drain (true, default: sessions
+  /// finish, no new ones) or down (false: cut, as the HTTP check does).
+  bool agent_check_drain = true;
   /// Where people reach the endpoints ("https://probe-eu1.example.net:9478"), for the
   /// links in pushed alerts (generatorURL). Empty: this host's name and the port.
   std::string external_url;

@@ -41,4 +41,10 @@ HealthAnswer render_member_status(const Snapshot& s, const std::string& target,
 /// unknown_health = "down"); 404 for a member the agent does not probe.
 HealthAnswer render_health(const Snapshot& s, const std::string& target, const std::string& member);
 
+/// The agent check's line for HAProxy (agent_check.hpp): "up ready" while the health view
+/// is UP; when DOWN, "up drain" (`drain`) or "down", then " # DOWN <class> since <time>";
+/// "down # unknown target/member" for a member the agent does not probe.
+std::string render_agent_check(const Snapshot& s, const std::string& target,
+                               const std::string& member, bool drain);
+
 }  // namespace mailcanary::agent

@@ -25,6 +25,7 @@
 #include "mailcanary/agent/core/core.hpp"
 #include "mailcanary/agent/core/snapshot.hpp"
 #include "mailcanary/agent/core/store_batch.hpp"
+#include "mailcanary/agent/http/agent_check.hpp"
 #include "mailcanary/agent/http/web_server.hpp"
 #include "mailcanary/agent/notify/alertmanager.hpp"
 #include "mailcanary/agent/probe/mailbox_watcher.hpp"
@@ -83,7 +84,8 @@ class Agent {
   std::atomic<int> log_level_{static_cast<int>(config::LogLevel::info)};
   std::atomic<int> log_format_{static_cast<int>(config::LogFormat::text)};
   const bool journal_ = stderr_is_journal();
-  std::optional<WebServer::BoundPort> bound_;  // the HTTP port, open from the start
+  std::optional<WebServer::BoundPort> bound_;      // the HTTP port, open from the start
+  std::unique_ptr<AgentCheckServer> agent_check_;  // [web] agent_check_listen, likewise
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<Core> core_;  // touched by the run() thread only
   StoreBatch batch_;            // per-probe state writes, committed together
