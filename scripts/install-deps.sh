@@ -2,7 +2,8 @@
 # Installs every Debian 12 package mailcanary needs to build, test and run its demo
 # (clang-14 and libclang-rt-14-dev, which has libFuzzer, for scripts/fuzz.sh;
 # prometheus-blackbox-exporter as the reference of bench/confirm_cost.sh; debhelper and
-# lintian for scripts/package.sh and its check).
+# lintian for scripts/package.sh and its check; nagios4-core, the real Nagios Core 4
+# that tests/plugin/nagios_run.sh runs the plugin under).
 # Idempotent and non-interactive; fast when everything is already present.
 # Usage (as root): scripts/install-deps.sh
 set -euo pipefail
@@ -16,7 +17,7 @@ pkgs=(
   postfix dovecot-imapd dovecot-pop3d dnsmasq-base unbound haproxy
   prometheus prometheus-alertmanager swaks curl openssl iproute2 procps
   wrk apache2-utils ccache libhowardhinnant-date-dev systemd groff-base debhelper lintian
-  clang-14 libclang-rt-14-dev prometheus-blackbox-exporter
+  clang-14 libclang-rt-14-dev prometheus-blackbox-exporter nagios4-core
 )
 
 if [ "$(id -u)" != 0 ]; then
@@ -32,8 +33,8 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Packages such as postfix and dovecot try to start their system services on
-  # install; the test bed runs private instances instead, so forbid that.
+  # Packages such as postfix, dovecot and nagios4-core try to start their system
+  # services on install; the test bed runs private instances instead, so forbid that.
   policy=/usr/sbin/policy-rc.d
   created_policy=0
   if [ ! -e "$policy" ]; then

@@ -46,12 +46,18 @@ struct TransferState {
   std::chrono::milliseconds stage_timeout{0};
   curl_socket_t fd = CURL_SOCKET_BAD;
   std::optional<SteadyClock::time_point> deadline;
+  std::optional<SteadyClock::time_point> give_up_at;  // the caller's, over every stage
+  bool at_give_up = false;                            // deadline is give_up_at
   bool quitting = false;
   bool cut = false;        // the socket was shut down at a deadline
   std::string cut_detail;  // why, for the verdict
 
   void wait_from(SteadyClock::time_point now, std::chrono::milliseconds limit) {
     deadline = now + limit;
+    at_give_up = give_up_at && *give_up_at < *deadline;
+    if (at_give_up) {
+      deadline = give_up_at;
+    }
   }
   // Shuts the connection down when its deadline has passed; true if it did now.
   bool enforce(SteadyClock::time_point now) {
@@ -63,6 +69,9 @@ struct TransferState {
     if (quitting) {
       session.on_info("QUIT not answered within " + std::to_string(kQuitGrace.count()) +
                       " ms: connection closed");
+    } else if (at_give_up) {
+      cut_detail = "the probe's deadline passed (" + std::string(to_string(session.stage())) + ")";
+      session.on_info(cut_detail + ": connection closed");
     } else {
       cut_detail = "no answer from the server within " + seconds_text(stage_timeout) + " (" +
                    std::string(to_string(session.stage())) + ")";
@@ -365,7 +374,15 @@ SmtpAttempt send_smtp_once(const SmtpRequest& req) {
   // STARTTLS, AUTH): a backstop over those stages; ours times each of them.
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, stage_ms * 6);
   curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, (stage_ms + 999) / 1000 + 1);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, stage_ms * 12);
+  long overall_ms = stage_ms * 12;
+  st.give_up_at = req.give_up_at;
+  if (req.give_up_at) {
+    // A backstop only: our own deadline (enforce) closes the connection first.
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(*req.give_up_at - SteadyClock::now());
+    overall_ms = std::clamp<long>(static_cast<long>(left.count()) + 1000, 1, overall_ms);
+  }
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, overall_ms);
 
   switch (smtp.tls) {
     case config::TlsMode::none:
@@ -403,6 +420,7 @@ SmtpAttempt send_smtp_once(const SmtpRequest& req) {
     // Our deadline, not the server, ended the connection.
     transport = st.session.connected() ? Transport::timeout : Transport::connect_timeout;
     detail = st.cut_detail;
+    out.gave_up = st.at_give_up;
   }
   out.verdict = classify_smtp(transport, st.session, detail);
   explain_transport(st, rc, out.verdict);
@@ -442,11 +460,16 @@ SmtpOutcome send_smtp(const SmtpRequest& req, Clock& clock, Random& random) {
   const int max_attempts = std::max(1, req.smtp.attempts);
   for (int n = 1; n <= max_attempts; ++n) {
     if (n > 1) {
+      const auto delay = retry_delay(n, req.smtp.retry_backoff, random.uniform01());
+      if (req.give_up_at && clock.now() + delay >= *req.give_up_at) {
+        break;  // the last verdict stands: no time is left for another conversation
+      }
       out.earlier.push_back(out.last.verdict);
-      clock.sleep_for(retry_delay(n, req.smtp.retry_backoff, random.uniform01()));
+      clock.sleep_for(delay);
     }
     out.last = send_smtp_once(req);
     out.attempts = n;
+    out.gave_up = out.last.gave_up;
     if (out.last.verdict.accepted || !is_retryable(out.last.verdict.cls)) {
       break;
     }

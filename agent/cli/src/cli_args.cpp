@@ -35,11 +35,34 @@ Parsed parse_command_line(int argc, char** argv) {
   probe->add_option("--target", a.target, "only this [[target]] (by name)")->type_name("NAME");
   probe->add_option("--member", a.member, "only this member (host:port as listed)")
       ->type_name("ADDR");
-  probe->add_flag("--json", a.json, "one JSON object per member instead of a line");
+  probe
+      ->add_option("--format", a.format,
+                   "text: a line per member; json: an object per member; nagios: the "
+                   "monitoring-plugins output (state line, perfdata, worst member first)")
+      ->check(CLI::IsMember({"text", "json", "nagios"}))
+      ->capture_default_str();
+  probe->add_flag_callback(
+      "--json", [&a] { a.format = "json"; }, "the same as --format json");
+  probe
+      ->add_option("-t,--timeout", a.timeout,
+                   "overall deadline: members without a result then are reported as such "
+                   "(default: 50 with --format nagios, none otherwise)")
+      ->check(CLI::PositiveNumber)
+      ->type_name("SECONDS");
+  probe
+      ->add_option("--warning", a.warning,
+                   "WARNING when an ok canary's delivery time is outside this range "
+                   "(plugin range syntax: 10, 10:, ~:10, 10:20, @10:20; seconds)")
+      ->type_name("RANGE");
+  probe->add_option("--critical", a.critical, "CRITICAL likewise")->type_name("RANGE");
+  probe->add_option("--timeout-state", a.timeout_state, "the state of members cut by the deadline")
+      ->check(CLI::IsMember({"unknown", "critical"}, CLI::ignore_case))
+      ->capture_default_str();
   probe->add_flag("--verbose", a.verbose, "with each member's SMTP transcript");
   probe->footer(
-      "Exit codes (monitoring-plugin style): 0 ok, 1 warning (late, temp_fail),\n"
-      "2 critical (any other failure), 3 unknown (config or usage error).");
+      "Exit codes (monitoring-plugin style): 0 ok, 1 warning (late, temp_fail, or the\n"
+      "delivery time outside --warning), 2 critical (any other failure, or outside --critical),\n"
+      "3 unknown (config or usage error, or members without a result at the -t deadline).");
 
   auto* check = app.add_subcommand("check-config", "validate a config file and exit");
   check->add_option("file,-c,--config", a.config, config_help)

@@ -14,10 +14,19 @@ struct Args {
   std::string config = kDefaultConfig;
   std::string target;
   std::string member;
-  bool json = false;
+  std::string format = "text";  // probe: "text" | "json" | "nagios"
+  /// probe: the overall deadline in seconds (-t); 0: none, or kNagiosTimeout for nagios.
+  double timeout = 0;
+  std::string warning;   // probe --format nagios: ranges on the delivery time, seconds
+  std::string critical;  // likewise
+  std::string timeout_state = "unknown";  // probe: the state of members cut by -t
   bool fresh_state = false;
   bool verbose = false;
 };
+
+/// `probe --format nagios` without -t: below the 60 s that Nagios (service_check_timeout)
+/// and Icinga 2 (check_timeout) give a check by default, so the plugin answers first.
+inline constexpr double kNagiosTimeout = 50;
 
 /// Parses argv. Returns the arguments, or the exit code when the program should end now:
 /// 0 after --help or --version (printed on stdout), kExitUsage after a usage error (one

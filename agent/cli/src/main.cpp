@@ -12,12 +12,11 @@
 #include <vector>
 
 #include "cli_args.hpp"
-#include "mailcanary/agent/probe/discovery.hpp"
-#include "mailcanary/agent/probe/probe_run.hpp"
 #include "mailcanary/agent/runtime/agent.hpp"
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/clock.hpp"
 #include "mailcanary/probes/isolated_reader.hpp"
+#include "probe_command.hpp"
 
 namespace {
 
@@ -51,39 +50,6 @@ int cmd_check_config(const Args& a) {
   std::cout << a.config << ": ok (" << cfg->targets.size() << " targets, " << members
             << " VIP members, " << cfg->mailboxes.size() << " mailboxes)\n";
   return 0;
-}
-
-int cmd_probe(const Args& a) {
-  auto cfg = load(a.config);
-  if (!cfg) {
-    return kExitUnknown;
-  }
-  mailcanary::probes::SystemClock clock;
-  mailcanary::probes::SystemRandom random;
-  mailcanary::agent::Discovery found;
-  try {
-    mailcanary::probes::Resolver resolver(cfg->dns, clock);
-    found = mailcanary::agent::discover(*cfg, a.target, a.member, resolver, random);
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "mailcanary probe: " << e.what() << "\n";
-    return kExitUnknown;
-  }
-  auto results = mailcanary::agent::run_probes(*cfg, found.members, clock, kReaderBinary);
-  results.insert(results.end(), found.failures.begin(), found.failures.end());
-  for (const auto& r : results) {
-    if (a.json) {
-      std::cout << mailcanary::agent::to_json(r, a.verbose) << "\n";
-    } else {
-      std::cout << mailcanary::agent::to_text(r) << "\n";
-      if (a.verbose) {
-        for (const auto& line : r.transcript) {
-          std::cout << "    " << line << "\n";
-        }
-      }
-    }
-  }
-  std::cout.flush();
-  return mailcanary::agent::plugin_exit_code(results);
 }
 
 std::atomic<bool> g_stop{false};
@@ -141,7 +107,7 @@ int main(int argc, char** argv) {
       return cmd_check_config(args);
     }
     if (args.command == "probe") {
-      return cmd_probe(args);
+      return mailcanary::cli::run_probe_command(args, kReaderBinary);
     }
     if (args.command == "run") {
       return cmd_run(args);

@@ -55,12 +55,24 @@ void apply_confirmation(ProbeResult& r, const config::TargetConfig& t,
   r.stage = d.stage;
 }
 
+int plugin_state_rank(int state) {
+  switch (state) {
+    case 2:
+      return 3;
+    case 3:
+      return 2;
+    case 1:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
 int plugin_exit_code(const std::vector<ProbeResult>& results) {
   int worst = 0;
   for (const auto& r : results) {
-    int s = probes::plugin_severity(r.cls);
-    // Critical outranks unknown: a failing target matters more than a blind reader.
-    if (s == 2 || (worst != 2 && s > worst)) {
+    const int s = probes::plugin_severity(r.cls);
+    if (plugin_state_rank(s) > plugin_state_rank(worst)) {
       worst = s;
     }
   }

@@ -9,20 +9,6 @@ namespace {
 
 constexpr const char* kStateWord[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
 
-// Worse first: CRITICAL, UNKNOWN, WARNING, OK (as plugin_exit_code ranks them).
-int rank(int state) {
-  switch (state) {
-    case 2:
-      return 3;
-    case 3:
-      return 2;
-    case 1:
-      return 1;
-    default:
-      return 0;
-  }
-}
-
 bool number(std::string_view s, double& out) {
   if (s.empty()) {
     return false;
@@ -61,7 +47,7 @@ struct Member {
   std::string target, member;
   int state = 3;
   std::string line;  // after the state word
-  std::string cls;
+  std::string cls;   // in the summary: the class, or why an ok member is not OK
   std::optional<double> delivery, smtp;
 };
 
@@ -125,6 +111,9 @@ PluginReport plugin_report(const std::vector<ProbeResult>& results,
       } else if (options.warning && options.warning->alerts(*m.delivery)) {
         m.state = 1;
       }
+      if (m.state != 0) {
+        m.cls = "delivery " + seconds(*m.delivery);  // not "ok" in a list of what is not
+      }
       line += " delivery=" + seconds(*m.delivery);
     } else {
       line += " stage=" + std::string(probes::to_string(r.stage));
@@ -143,11 +132,12 @@ PluginReport plugin_report(const std::vector<ProbeResult>& results,
   }
   for (const auto& [target, member] : unresolved) {
     members.push_back({target, member, options.timeout_state,
-                       clean(target + " " + member + " no result before the timeout"), "timeout",
+                       clean(target + " " + member + " no result before the timeout"), "no result",
                        std::nullopt, std::nullopt});
   }
-  std::stable_sort(members.begin(), members.end(),
-                   [](const Member& a, const Member& b) { return rank(a.state) > rank(b.state); });
+  std::stable_sort(members.begin(), members.end(), [](const Member& a, const Member& b) {
+    return plugin_state_rank(a.state) > plugin_state_rank(b.state);
+  });
 
   PluginReport report;
   report.code = members.empty() ? 3 : members.front().state;

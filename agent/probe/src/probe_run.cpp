@@ -37,7 +37,9 @@ std::string local_hostname() {
 }  // namespace
 
 ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::Clock& clock,
-                        std::chrono::steady_clock::time_point& accepted_at) {
+                        std::chrono::steady_clock::time_point& accepted_at,
+                        std::optional<std::chrono::steady_clock::time_point> give_up_at,
+                        bool* gave_up) {
   const auto& t = *m.target;
   ProbeResult r;
   r.target = t.name;
@@ -46,7 +48,8 @@ ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::C
   probes::CanaryMessage msg{r.canary_id, t.smtp.from,        t.rcpt,           t.name,
                             m.member,    cfg.agent.instance, local_hostname(), clock.wall()};
   probes::SmtpRequest req{
-      {}, m.host, t.smtp, t.rcpt, probes::build_canary_message(msg, cfg.agent.hmac_key)};
+      {},        m.host, t.smtp, t.rcpt, probes::build_canary_message(msg, cfg.agent.hmac_key),
+      give_up_at};
   thread_local probes::SystemRandom random;  // seeded once per worker, not per probe
   probes::SmtpOutcome outcome;
   // Like an MTA: the next address of the host when one cannot be reached at all.
@@ -54,11 +57,14 @@ ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::C
     req.address = address;
     outcome = probes::send_smtp(req, clock, random);
     const auto& v = outcome.last.verdict;
-    if (!(v.cls == ResultClass::unreachable && v.stage == Stage::connect)) {
+    if (outcome.gave_up || !(v.cls == ResultClass::unreachable && v.stage == Stage::connect)) {
       break;
     }
   }
   accepted_at = clock.now();
+  if (gave_up) {
+    *gave_up = outcome.gave_up;
+  }
   const auto& v = outcome.last.verdict;
   r.cls = v.cls;
   r.stage = v.stage;
@@ -82,6 +88,7 @@ class Board {
   Board(const std::vector<MemberRef>& members, probes::Clock& clock)
       : members_(members),
         results_(members.size()),
+        decided_(members.size(), false),
         open_(members.size()),
         latest_deadline_(clock.now()) {}
 
@@ -94,6 +101,7 @@ class Board {
         latest_deadline_ = std::max(latest_deadline_, p.deadline);
       } else {
         --open_;
+        decided_[i] = true;
       }
       results_[i] = std::move(r);
     }
@@ -111,10 +119,32 @@ class Board {
       }
       const auto i = it->second;
       apply_confirmation(results_[i], *members_[i].target, folder, c);
+      decided_[i] = true;
       waiting_.erase(it);
       --open_;
     }
     changed_.notify_all();
+  }
+
+  // With a run deadline: waits until every member is decided or the deadline passes
+  // (whichever is first, the watchers deciding by lost_after as in wait_all). What is
+  // not decided then is unresolved, not failed: the deadline is ours, not the server's.
+  ProbeRun wait_until(probes::Clock& clock, std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    const auto left = deadline - clock.now();
+    changed_.wait_for(lock, std::max(left, std::chrono::steady_clock::duration::zero()),
+                      [&] { return open_ == 0; });
+    ProbeRun run;
+    for (std::size_t i = 0; i < results_.size(); ++i) {
+      if (decided_[i]) {
+        run.results.push_back(results_[i]);
+      } else {
+        run.unresolved.emplace_back(members_[i].target->name, members_[i].member);
+      }
+    }
+    waiting_.clear();
+    open_ = 0;
+    return run;
   }
 
   // After the last send: waits until every member is decided. The watchers decide each
@@ -141,6 +171,7 @@ class Board {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<ProbeResult> results_;
+  std::vector<bool> decided_;
   std::size_t open_;                            // members not decided yet
   std::map<std::string, std::size_t> waiting_;  // canary id -> member, awaiting the mailbox
   std::chrono::steady_clock::time_point latest_deadline_;
@@ -148,12 +179,14 @@ class Board {
 
 }  // namespace
 
-std::vector<ProbeResult> run_probes(const config::Config& cfg,
-                                    const std::vector<MemberRef>& members, probes::Clock& clock,
-                                    const std::string& reader_binary) {
-  if (members.empty()) {
-    return {};
-  }
+namespace {
+
+// One run: the mailbox watchers, then the sends; `deadline` cuts both short.
+template <typename Finish>
+auto run(const config::Config& cfg, const std::vector<MemberRef>& members, probes::Clock& clock,
+         const std::string& reader_binary,
+         std::optional<std::chrono::steady_clock::time_point> deadline,
+         std::chrono::milliseconds stop_grace, Finish finish) {
   Board board(members, clock);  // outlives the watchers, which call into it
 
   // One watcher per (mailbox, bounce mailbox): one login, one scan for all of its
@@ -175,19 +208,28 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
             board.decided(id, c, folder);
           },
           MailboxWatcher::Health{},
-          MailboxWatcher::Options{.login_first = true, .reader_binary = reader_binary});
+          MailboxWatcher::Options{
+              .login_first = true, .reader_binary = reader_binary, .stop_grace = stop_grace});
     }
     watcher_of[i] = w.get();
   }
 
   // Send: at most `concurrency` conversations at once; a slow member delays no other.
   // Each accepted canary goes to its watcher as soon as its conversation ends, timed
-  // from its own 250.
+  // from its own 250. Past the deadline no member starts, and one cut there stays
+  // undecided.
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i = next++; i < members.size(); i = next++) {
+      if (deadline && clock.now() >= *deadline) {
+        continue;
+      }
       std::chrono::steady_clock::time_point accepted_at;
-      ProbeResult r = send_canary(cfg, members[i], clock, accepted_at);
+      bool gave_up = false;
+      ProbeResult r = send_canary(cfg, members[i], clock, accepted_at, deadline, &gave_up);
+      if (gave_up) {
+        continue;
+      }
       const probes::PendingCanary p{r.canary_id, accepted_at,
                                     accepted_at + members[i].target->slg.lost_after};
       const bool awaits = awaits_mailbox(r);
@@ -206,11 +248,37 @@ std::vector<ProbeResult> run_probes(const config::Config& cfg,
     }
   }
 
-  // A scan under way at a deadline ends within the readers' I/O timeouts (poll interval
-  // + 10 s per exchange): a minute past the last deadline is a generous bound.
-  auto results = board.wait_all(clock, slowest_poll + std::chrono::minutes(1));
+  auto out = finish(board, slowest_poll);
   watchers.clear();  // joins their threads; nothing they decide now counts
-  return results;
+  return out;
+}
+
+}  // namespace
+
+std::vector<ProbeResult> run_probes(const config::Config& cfg,
+                                    const std::vector<MemberRef>& members, probes::Clock& clock,
+                                    const std::string& reader_binary) {
+  if (members.empty()) {
+    return {};
+  }
+  return run(cfg, members, clock, reader_binary, std::nullopt, MailboxWatcherOptions{}.stop_grace,
+             [&](Board& board, std::chrono::milliseconds slowest_poll) {
+               // A scan under way at a deadline ends within the readers' I/O timeouts
+               // (poll interval + 10 s per exchange): a minute past the last deadline is
+               // a generous bound.
+               return board.wait_all(clock, slowest_poll + std::chrono::minutes(1));
+             });
+}
+
+ProbeRun run_probes_until(const config::Config& cfg, const std::vector<MemberRef>& members,
+                          probes::Clock& clock, std::chrono::steady_clock::time_point deadline,
+                          const std::string& reader_binary, std::chrono::milliseconds stop_grace) {
+  if (members.empty()) {
+    return {};
+  }
+  return run(
+      cfg, members, clock, reader_binary, deadline, stop_grace,
+      [&](Board& board, std::chrono::milliseconds) { return board.wait_until(clock, deadline); });
 }
 
 }  // namespace mailcanary::agent

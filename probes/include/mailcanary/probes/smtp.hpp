@@ -2,6 +2,8 @@
 // with the attempts and backoff of [smtp].
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,9 @@ struct SmtpRequest {
   config::SmtpConfig smtp;
   std::string rcpt;
   std::string message;  // full RFC 5322 text, CRLF line endings
+  /// The caller's overall deadline (`probe -t`): no wait for the server passes it (the
+  /// connection is closed then) and no retry starts after it. Unset: none.
+  std::optional<std::chrono::steady_clock::time_point> give_up_at;
 };
 
 struct SmtpAttempt {
@@ -26,11 +31,13 @@ struct SmtpAttempt {
   std::string queue_id;  // from "250 ... queued as X" after end of data
   std::vector<std::string> transcript;
   std::vector<SmtpSession::StageTime> stage_times;
+  bool gave_up = false;  // closed at the request's give_up_at: no verdict of the server
 };
 
 struct SmtpOutcome {
   SmtpAttempt last;  // the attempt that decides the class
   int attempts = 0;
+  bool gave_up = false;              // the last attempt was cut at give_up_at
   std::vector<SmtpVerdict> earlier;  // verdicts of the attempts before the last
 };
 

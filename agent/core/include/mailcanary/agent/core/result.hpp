@@ -69,6 +69,11 @@ bool awaits_mailbox(const ProbeResult& r);
 void apply_confirmation(ProbeResult& r, const config::TargetConfig& t,
                         const std::string& mailbox_folder, const probes::Confirmation& c);
 
+/// How bad a monitoring-plugin state (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) is, for
+/// picking the worst: CRITICAL > UNKNOWN > WARNING > OK (a failing target matters more
+/// than a blind reader or a cut run).
+int plugin_state_rank(int state);
+
 /// Monitoring-plugin exit code for a set of results: the worst severity.
 int plugin_exit_code(const std::vector<ProbeResult>& results);
 
