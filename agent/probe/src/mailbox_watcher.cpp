@@ -1,5 +1,7 @@
 #include "mailcanary/agent/probe/mailbox_watcher.hpp"
 
+#include <algorithm>
+
 #include "mailcanary/probes/isolated_reader.hpp"
 
 namespace mailcanary::agent {
@@ -13,6 +15,16 @@ std::unique_ptr<probes::MailboxReader> make_reader(const config::MailboxConfig& 
 }
 
 }  // namespace
+
+config::MailboxConfig reading_config(const config::Config& cfg, const config::MailboxConfig& mb) {
+  config::MailboxConfig reading = mb;
+  for (const auto& t : cfg.targets) {
+    if (t.mailbox == mb.name || t.bounce_mailbox == mb.name) {
+      reading.leftover_after = std::max(reading.leftover_after, t.slg.lost_after);
+    }
+  }
+  return reading;
+}
 
 MailboxWatcher::MailboxWatcher(const config::MailboxConfig& mailbox,
                                const config::MailboxConfig* bounces, const std::string& hmac_key,

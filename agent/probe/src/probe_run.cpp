@@ -199,12 +199,16 @@ auto run(const config::Config& cfg, const std::vector<MemberRef>& members, probe
     const auto& t = *members[i].target;
     auto& w = watchers[{t.mailbox, t.bounce_mailbox}];
     if (!w) {
-      const auto* mailbox = cfg.find_mailbox(t.mailbox);
-      const auto* bounces = t.bounce_mailbox.empty() ? nullptr : cfg.find_mailbox(t.bounce_mailbox);
-      slowest_poll = std::max(slowest_poll, std::chrono::milliseconds(mailbox->poll_interval));
+      // Leftovers of earlier runs (e.g. one cut short by -t) are removed as in the agent.
+      const auto mailbox = reading_config(cfg, *cfg.find_mailbox(t.mailbox));
+      std::optional<config::MailboxConfig> bounces;
+      if (!t.bounce_mailbox.empty()) {
+        bounces = reading_config(cfg, *cfg.find_mailbox(t.bounce_mailbox));
+      }
+      slowest_poll = std::max(slowest_poll, std::chrono::milliseconds(mailbox.poll_interval));
       w = std::make_unique<MailboxWatcher>(
-          *mailbox, bounces, cfg.agent.hmac_key, clock,
-          [&board, folder = mailbox->folder](const std::string& id, const probes::Confirmation& c) {
+          mailbox, bounces ? &*bounces : nullptr, cfg.agent.hmac_key, clock,
+          [&board, folder = mailbox.folder](const std::string& id, const probes::Confirmation& c) {
             board.decided(id, c, folder);
           },
           MailboxWatcher::Health{},

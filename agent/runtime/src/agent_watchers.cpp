@@ -16,20 +16,10 @@ MailboxWatcher* Agent::watcher_for(const std::string& mailbox, const std::string
       return nullptr;  // removed by a reload: its canaries are decided by their targets
     }
     const auto* bounce_mb = bounces.empty() ? nullptr : cfg.find_mailbox(bounces);
-    // Canaries older than the longest lost_after of the targets reading a mailbox, that
-    // nobody waits for, are leftovers of an earlier run: the reader removes them.
-    config::MailboxConfig reading = *mb;
+    const config::MailboxConfig reading = reading_config(cfg, *mb);
     std::optional<config::MailboxConfig> bounce_reading;
     if (bounce_mb) {
-      bounce_reading = *bounce_mb;
-    }
-    for (const auto& t : cfg.targets) {
-      if (t.mailbox == mailbox) {
-        reading.leftover_after = std::max(reading.leftover_after, t.slg.lost_after);
-      }
-      if (bounce_reading && t.bounce_mailbox == bounces) {
-        bounce_reading->leftover_after = std::max(bounce_reading->leftover_after, t.slg.lost_after);
-      }
+      bounce_reading = reading_config(cfg, *bounce_mb);
     }
     w = std::make_unique<MailboxWatcher>(
         reading, bounce_reading ? &*bounce_reading : nullptr, cfg.agent.hmac_key, clock_,

@@ -20,6 +20,12 @@
 
 namespace mailcanary::agent {
 
+/// The mailbox as a watcher reads it: canaries of this key older than the longest
+/// lost_after of the targets reading it (as mailbox or bounce mailbox), that nobody waits
+/// for, are leftovers of an earlier run (a crash, a lost state, a `probe -t` cut short),
+/// and the reader removes them.
+config::MailboxConfig reading_config(const config::Config& cfg, const config::MailboxConfig& mb);
+
 struct MailboxWatcherOptions {
   /// Log in as soon as the thread starts (MailboxReader::prepare), so the first scan
   /// after a send is not slowed by the login. A permanent refusal of that login is then
