@@ -45,6 +45,8 @@ void read_config(const toml::table& root, Config& config, detail::Diagnostics& d
   section(top, "slg", [&](TableReader& r) { detail::read_slg(r, config.slg); });
   sections(top, "mailbox",
            [&](TableReader& r) { config.mailboxes.push_back(detail::read_mailbox(r, ctx)); });
+  sections(top, "oauth2",
+           [&](TableReader& r) { config.oauth2.push_back(detail::read_oauth2(r, ctx)); });
   // After [smtp] and [slg]: targets start from their values.
   sections(top, "target",
            [&](TableReader& r) { config.targets.push_back(detail::read_target(r, config, ctx)); });

@@ -20,4 +20,13 @@ const TargetConfig* Config::find_target(const std::string& name) const {
   return nullptr;
 }
 
+const OAuth2Config* Config::find_oauth2(const std::string& name) const {
+  for (const auto& entry : oauth2) {
+    if (entry.name == name) {
+      return &entry;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace mailcanary::config

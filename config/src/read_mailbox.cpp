@@ -34,7 +34,8 @@ MailboxConfig read_mailbox(TableReader& r, const LoadContext& ctx) {
   r.read("tls_verify", m.tls_verify);
   r.require("user");
   r.read("user", m.user);
-  r.require("password_file");
+  const bool auth_ok = read_auth(r, m.auth);
+  r.read("oauth2", m.oauth2);
   const bool has_password = r.read("password_file", m.password_file);
   r.read("folder", m.folder);
   r.read("idle", m.idle);
@@ -42,6 +43,9 @@ MailboxConfig read_mailbox(TableReader& r, const LoadContext& ctx) {
   r.read("junk_folders", m.junk_folders);
   r.read("delete", m.delete_found);
   r.reject_unknown();
+  if (auth_ok && m.auth == AuthMethod::password && !r.has("password_file")) {
+    r.error_here("missing required key 'password_file'");
+  }
 
   StringItem name{m.name, r.where("name"), r.key_path("name")};
   if (has_name && m.name.empty()) {
@@ -72,7 +76,10 @@ MailboxConfig read_mailbox(TableReader& r, const LoadContext& ctx) {
   if (has_ca_file) {
     check_ca_file(r, m.ca_file, ctx);
   }
-  if (has_password) {
+  if (auth_ok) {
+    check_login_method(r, m.auth, m.oauth2, ctx);
+  }
+  if (has_password && m.auth == AuthMethod::password) {
     load_secret(r, "password_file", Trim::trailing_newlines, m.password_file, m.password, ctx);
   }
   return m;

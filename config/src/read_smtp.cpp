@@ -35,7 +35,18 @@ void overlay_smtp(TableReader& r, SmtpConfig& out, const LoadContext& ctx) {
     check_ca_file(r, out.ca_file, ctx);
   }
   r.read("user", out.user);
-  if (r.read("password_file", out.password_file)) {
+  if (read_auth(r, out.auth) && r.has("auth")) {
+    // This table chooses the method: the other method's [smtp] credentials are not
+    // inherited.
+    if (out.auth == AuthMethod::password) {
+      out.oauth2.clear();
+    } else {
+      out.password_file.clear();
+      out.password.clear();
+    }
+  }
+  r.read("oauth2", out.oauth2);
+  if (r.read("password_file", out.password_file) && out.auth == AuthMethod::password) {
     load_secret(r, "password_file", Trim::trailing_newlines, out.password_file, out.password, ctx);
   }
   r.read("timeout", out.timeout, DurationRule::positive);
@@ -43,21 +54,29 @@ void overlay_smtp(TableReader& r, SmtpConfig& out, const LoadContext& ctx) {
   r.read("retry_backoff", out.retry_backoff, DurationRule::non_negative);
 }
 
-void check_smtp_auth(TableReader& r, const SmtpConfig& merged) {
+void check_smtp_auth(TableReader& r, const SmtpConfig& merged, const LoadContext& ctx) {
+  if (!auth_readable(r)) {
+    return;
+  }
   // An empty user means no AUTH; a target may set it to drop the [smtp] credentials.
-  if ((r.has("user") || r.has("password_file")) && !merged.user.empty() &&
-      merged.password_file.empty()) {
-    r.error_here("missing required key 'password_file' (user is set)");
+  if (merged.auth == AuthMethod::password) {
+    if ((r.has("user") || r.has("password_file") || r.has("auth")) && !merged.user.empty() &&
+        merged.password_file.empty()) {
+      r.error_here("missing required key 'password_file' (user is set)");
+    }
+    if (r.has("password_file") && merged.user.empty()) {
+      r.error_here("missing required key 'user' (password_file is set)");
+    }
+  } else if ((r.has("auth") || r.has("oauth2")) && merged.user.empty()) {
+    r.error_here("missing required key 'user' (auth = " + in_quotes(auth_name(merged.auth)) + ")");
   }
-  if (r.has("password_file") && merged.user.empty()) {
-    r.error_here("missing required key 'user' (password_file is set)");
-  }
+  check_login_method(r, merged.auth, merged.oauth2, ctx);
 }
 
 void read_smtp(TableReader& r, SmtpConfig& out, const LoadContext& ctx) {
   overlay_smtp(r, out, ctx);
   r.reject_unknown();
-  check_smtp_auth(r, out);
+  check_smtp_auth(r, out, ctx);
 }
 
 }  // namespace mailcanary::config::detail

@@ -112,7 +112,7 @@ TargetConfig read_target(TableReader& r, const Config& defaults, const LoadConte
   if (has_rcpt && !is_mail_address(t.rcpt)) {
     r.error("rcpt", in_quotes(t.rcpt) + " is not a mail address like \"canary@example.test\"");
   }
-  check_smtp_auth(r, t.smtp);
+  check_smtp_auth(r, t.smtp, ctx);
   if (slg) {
     check_slg(*slg, t.slg);
   }

@@ -38,6 +38,7 @@ void validate(const Config& config, const SourceMap& sources, Diagnostics& diag)
   // No [[target]] is valid: the agent serves its endpoints and probes nothing, as with
   // the configuration the package installs before the operator adds targets.
   check_unique(sources.mailbox_names, "mailbox", diag);
+  check_unique(sources.oauth2_names, "oauth2", diag);
   std::vector<StringItem> target_names;
   for (const auto& target : sources.targets) {
     target_names.push_back(target.name);
@@ -51,6 +52,14 @@ void validate(const Config& config, const SourceMap& sources, Diagnostics& diag)
   for (const auto& target : sources.targets) {
     check_reference(target.mailbox, mailbox_names, "[[mailbox]]", diag);
     check_reference(target.bounce_mailbox, mailbox_names, "[[mailbox]]", diag);
+  }
+
+  std::vector<std::string> oauth2_names;
+  for (const auto& oauth2 : config.oauth2) {
+    oauth2_names.push_back(oauth2.name);
+  }
+  for (const auto& ref : sources.oauth2_refs) {
+    check_reference(ref, oauth2_names, "[[oauth2]]", diag);
   }
 
   for (std::size_t i = 0; i < config.targets.size(); ++i) {

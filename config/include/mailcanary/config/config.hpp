@@ -105,6 +105,11 @@ struct DnsConfig {
   Duration timeout = std::chrono::seconds(5);
 };
 
+/// How a login (IMAP, POP3 or SMTP AUTH) proves itself: with the password of
+/// password_file, or with an OAuth2 access token from the [[oauth2]] section named by
+/// `oauth2`, sent with SASL XOAUTH2 or OAUTHBEARER (RFC 7628).
+enum class AuthMethod { password, xoauth2, oauthbearer };
+
 struct SmtpConfig {
   std::string helo = "localhost";
   std::string from;  // required (in [smtp] or in every target)
@@ -112,9 +117,11 @@ struct SmtpConfig {
   TlsMode tls = TlsMode::none;
   bool tls_verify = true;
   std::string ca_file;
-  std::string user;
+  std::string user;  // empty: no AUTH (auth and oauth2 then unused)
   std::string password_file;
   std::string password;  // the file's content, trailing newline removed (secret)
+  AuthMethod auth = AuthMethod::password;
+  std::string oauth2;  // name of an [[oauth2]]; set exactly when auth is not password
   Duration timeout = std::chrono::seconds(30);
   int attempts = 3;
   Duration retry_backoff = std::chrono::seconds(2);
@@ -128,8 +135,10 @@ struct MailboxConfig {
   std::string ca_file;
   bool tls_verify = true;
   std::string user;
-  std::string password_file;
-  std::string password;  // secret
+  std::string password_file;  // set exactly when auth is password
+  std::string password;       // secret
+  AuthMethod auth = AuthMethod::password;
+  std::string oauth2;  // name of an [[oauth2]]; set exactly when auth is not password
   std::string folder = "INBOX";
   bool idle = true;
   Duration poll_interval = std::chrono::seconds(5);
@@ -141,6 +150,24 @@ struct MailboxConfig {
   Duration leftover_after{0};
 
   bool operator==(const MailboxConfig&) const = default;
+};
+
+/// [[oauth2]]: where a login's OAuth2 access tokens come from (client credentials, or a
+/// refresh token when refresh_token_file is set). Read and checked only: no login uses
+/// it yet.
+struct OAuth2Config {
+  std::string name;
+  std::string token_url;  // http:// or https://
+  std::string client_id;
+  std::string client_secret_file;
+  std::string client_secret;  // the file's content, trailing newline removed (secret)
+  /// Empty: grant_type=client_credentials. Otherwise the refresh token's file, which the
+  /// token client reads and writes back (the config neither reads nor requires it; its
+  /// folder must exist).
+  std::string refresh_token_file;
+  std::string scope;  // empty: none sent
+
+  bool operator==(const OAuth2Config&) const = default;
 };
 
 struct SlgConfig {
@@ -200,6 +227,7 @@ struct Config {
   DnsConfig dns;
   SmtpConfig smtp;  // the defaults as written in [smtp]
   std::vector<MailboxConfig> mailboxes;
+  std::vector<OAuth2Config> oauth2;
   SlgConfig slg;
   std::vector<MaintenanceWindow> maintenance;
   AlertmanagerConfig alertmanager;
@@ -207,6 +235,7 @@ struct Config {
 
   const MailboxConfig* find_mailbox(const std::string& name) const;
   const TargetConfig* find_target(const std::string& name) const;
+  const OAuth2Config* find_oauth2(const std::string& name) const;
 };
 
 struct LoadResult {
@@ -216,7 +245,8 @@ struct LoadResult {
 };
 
 /// Reads and validates a config file. Relative file paths inside it (password_file,
-/// hmac_key_file, ca_file, state_dir) are taken relative to the file's directory.
+/// hmac_key_file, ca_file, state_dir, client_secret_file, refresh_token_file) are taken
+/// relative to the file's directory.
 LoadResult load_config_file(const std::string& path);
 
 /// Same, from text; `path` is used in error messages and to resolve relative paths.
