@@ -105,12 +105,16 @@ TokenServer::TokenServer(Options options)
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(options_.port));
+  const int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   socklen_t len = sizeof a;
   if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
       listen(listen_fd_, 64) != 0 ||
       getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
       pipe(stop_pipe_) != 0) {
-    throw std::runtime_error("token server: cannot listen on 127.0.0.1");
+    throw std::runtime_error("token server: cannot listen on 127.0.0.1:" +
+                             std::to_string(options_.port));
   }
   port_ = ntohs(a.sin_port);
   thread_ = std::thread([this] { serve(); });

@@ -1,7 +1,8 @@
 // A small OAuth2 token server of the tests' own on 127.0.0.1 (kernel-chosen port): the
 // token endpoint (client-credentials and refresh-token grants, RFC 6749) issuing
 // short-lived tokens, with refresh-token rotation, and an introspection endpoint
-// (RFC 7662) that says whether a token is active.
+// (RFC 7662) that says whether a token is active: the one the test bed's Dovecot asks
+// about XOAUTH2 and OAUTHBEARER logins, when it listens on kTestbedPort.
 #pragma once
 
 #include <atomic>
@@ -21,7 +22,10 @@ class TokenServer {
     std::string refresh_token = "rt-first-0a9b";  // the one valid refresh token
     std::string username = "canary";              // introspection's "username" and "email"
     std::chrono::seconds lifetime{3};             // of each access token
+    int port = 0;  // 0: the kernel's choice; kTestbedPort: the one the test bed's Dovecot asks
   };
+  /// Where the test bed's Dovecot checks bearer tokens (dovecot-oauth2.conf.ext.in).
+  static constexpr int kTestbedPort = 1480;
   explicit TokenServer(Options options);
   ~TokenServer();
   TokenServer(const TokenServer&) = delete;

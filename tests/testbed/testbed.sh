@@ -501,6 +501,7 @@ cmd_start() {
 
   # Dovecot
   render "$HERE/dovecot.conf.in" "$DC_CONF"
+  render "$HERE/dovecot-oauth2.conf.ext.in" "$DC_DIR/oauth2.conf.ext"
   {
     for u in "${USERS[@]}"; do
       printf '%s:{PLAIN}%s:%s:%s::%s::\n' "$u" "$(read_secret "$SECRETS/$u.pass")" \
