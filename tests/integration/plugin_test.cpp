@@ -164,7 +164,7 @@ TEST_CASE("plugin mode under the real Nagios Core 4: state, output, perfdata, ti
     auto s = nagios_check({"probe", "--config", path, "--format", "nagios", "--member",
                            "127.0.0.11:2525", "--warning", "20", "--critical", "40"});
     CHECK(s["current_state"] == "0");
-    CHECK(s["plugin_output"].rfind("MAILCANARY OK - 1 members ok, slowest delivery ", 0) == 0);
+    CHECK(s["plugin_output"].rfind("MAILCANARY OK - 1 member ok, slowest delivery ", 0) == 0);
     CHECK(s["long_plugin_output"].rfind("OK: vip1 127.0.0.11:2525 ok delivery=", 0) == 0);
     CHECK(s["performance_data"].find("'vip1/127.0.0.11:2525 delivery'=") == 0);
     CHECK(s["performance_data"].find(";20;40;0;") != std::string::npos);

@@ -62,6 +62,8 @@ TEST_CASE("all ok: OK, the slowest delivery, perfdata per member", "[plugin]") {
                                {}, {});
   CHECK(r.code == 0);
   check_grammar(r.text, 0);
+  CHECK(plugin_report({result("127.0.0.11:2525", ResultClass::ok, 0.016)}, {}, {})
+            .text.rfind("MAILCANARY OK - 1 member ok, slowest delivery 0.016s | ", 0) == 0);
   CHECK(r.text.rfind("MAILCANARY OK - 2 members ok, slowest delivery 0.021s | "
                      "'vip1/127.0.0.11:2525 delivery'=0.016s;;;0; "
                      "'vip1/127.0.0.11:2525 smtp'=0.012s;;;0;",

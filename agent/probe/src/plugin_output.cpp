@@ -151,7 +151,8 @@ PluginReport plugin_report(const std::vector<ProbeResult>& results,
     for (const auto& m : members) {
       slowest = std::max(slowest, m.delivery.value_or(0));
     }
-    summary = std::to_string(members.size()) + " members ok, slowest delivery " + seconds(slowest);
+    summary = std::to_string(members.size()) + (members.size() == 1 ? " member" : " members") +
+              " ok, slowest delivery " + seconds(slowest);
   } else {
     summary = std::to_string(bad) + " of " + std::to_string(members.size()) + " members not ok:";
     for (std::size_t i = 0; i < bad && i < 3; ++i) {
