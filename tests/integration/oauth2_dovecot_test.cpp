@@ -19,31 +19,6 @@
 
 namespace {
 
-std::string base64(const std::string& in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) {
-      out += kAlphabet[(v >> s) & 63];
-    }
-  }
-  if (i + 1 == in.size()) {
-    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += std::string{kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    const unsigned v =
-        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += std::string{kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63],
-                       kAlphabet[(v >> 6) & 63], '='};
-  }
-  return out;
-}
-
 // Sends `command` (after the greeting) to 127.0.0.1:`port` and returns the first line
 // that starts with one of `ends` (within 10 s; empty if none came).
 std::string converse(int port, const std::string& command, const std::vector<std::string>& ends) {
@@ -96,7 +71,7 @@ std::string converse(int port, const std::string& command, const std::vector<std
 }
 
 std::string xoauth2(const std::string& token) {
-  return base64(
+  return itest::base64(
       "user=canary\x01"
       "auth=Bearer " +
       token + "\x01\x01");

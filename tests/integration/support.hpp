@@ -29,6 +29,9 @@ CommandResult mailcanary(const std::vector<std::string>& args);
 /// Writes `text` to a fresh file in a per-process temp dir; returns its path.
 std::string write_temp_file(const std::string& name, const std::string& text);
 
+/// Standard base64 (RFC 4648, with padding), for SASL exchanges spoken by hand.
+std::string base64(const std::string& in);
+
 /// Parses each non-empty line of `out` as JSON.
 std::vector<nlohmann::json> json_lines(const std::string& out);
 

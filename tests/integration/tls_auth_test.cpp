@@ -145,42 +145,16 @@ bool maillog_has_tls_from(const std::string& listener) {
   return false;
 }
 
-std::string base64(const std::string& in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) {
-      v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    }
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 // Every text that would give a password away: the password itself, the AUTH PLAIN
 // response (base64 of "\0user\0password"), the AUTH LOGIN response (base64 of the
 // password), and the password's base64 at each of the three alignments it can take
 // inside any longer base64 blob (the characters the neighbours affect cut off).
 std::vector<std::string> secret_forms(const std::string& user, const std::string& password) {
-  std::vector<std::string> forms{password, base64(std::string(1, '\0') + user + '\0' + password),
-                                 base64(user + '\0' + user + '\0' + password), base64(password)};
+  std::vector<std::string> forms{
+      password, itest::base64(std::string(1, '\0') + user + '\0' + password),
+      itest::base64(user + '\0' + user + '\0' + password), itest::base64(password)};
   for (std::size_t pad = 0; pad < 3; ++pad) {
-    std::string enc = base64(std::string(pad, 'x') + password);
+    std::string enc = itest::base64(std::string(pad, 'x') + password);
     // Skip the characters that also encode the padding bytes and the last group, which
     // the bytes after the password change.
     std::size_t skip = pad == 0 ? 0 : 4;
@@ -422,9 +396,9 @@ TEST_CASE("no form of the SMTP password appears in any output", "[integration][a
   const std::string wrong = "wrong-secret-Pa55word";
   const std::string wrong_file = itest::write_temp_file("wrong-secret.pass", wrong + "\n");
   // The base64 forms really are what goes over the wire.
-  CHECK(base64(std::string(1, '\0') + "canary" + '\0' + "canary-test-password") ==
+  CHECK(itest::base64(std::string(1, '\0') + "canary" + '\0' + "canary-test-password") ==
         "AGNhbmFyeQBjYW5hcnktdGVzdC1wYXNzd29yZA==");
-  CHECK(base64("canary-test-password") == "Y2FuYXJ5LXRlc3QtcGFzc3dvcmQ=");
+  CHECK(itest::base64("canary-test-password") == "Y2FuYXJ5LXRlc3QtcGFzc3dvcmQ=");
 
   const std::string targets = target("plain_ok", "127.0.0.22:2587", auth_keys(right_file)) +
                               target("login_ok", "127.0.0.22:2588", auth_keys(right_file)) +
