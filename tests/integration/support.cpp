@@ -32,15 +32,20 @@ fs::path temp_root() {
 }
 
 // A listening socket on 127.0.0.1 at a port the kernel picks (returned in `port`).
+}  // namespace
+
 int listen_on_loopback(int& port, const char* who) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 64) != 0) {
-    throw std::runtime_error(std::string(who) + ": cannot listen on 127.0.0.1");
+    close(fd);
+    throw std::runtime_error(std::string(who) +
+                             ": cannot listen on 127.0.0.1:" + std::to_string(port));
   }
   socklen_t len = sizeof addr;
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -48,7 +53,21 @@ int listen_on_loopback(int& port, const char* who) {
   return fd;
 }
 
-}  // namespace
+int accept_unless_stopped(int listen_fd, int stop_fd) {
+  for (;;) {
+    pollfd fds[2] = {{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      continue;
+    }
+    if (fds[1].revents) {
+      return -1;
+    }
+    const int c = accept(listen_fd, nullptr, nullptr);
+    if (c >= 0) {
+      return c;
+    }
+  }
+}
 
 CommandResult run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
   static int counter = 0;
@@ -240,27 +259,6 @@ std::vector<std::string> ScriptedPeer::commands() const {
   std::lock_guard lock(mutex_);
   return commands_;
 }
-
-namespace {
-
-// The next connection on `listen_fd`, or -1 once `stop_fd` is readable.
-int accept_unless_stopped(int listen_fd, int stop_fd) {
-  for (;;) {
-    pollfd fds[2] = {{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      continue;
-    }
-    if (fds[1].revents) {
-      return -1;
-    }
-    const int c = accept(listen_fd, nullptr, nullptr);
-    if (c >= 0) {
-      return c;
-    }
-  }
-}
-
-}  // namespace
 
 void ScriptedPeer::serve() {
   for (;;) {

@@ -29,6 +29,13 @@ CommandResult mailcanary(const std::vector<std::string>& args);
 /// Writes `text` to a fresh file in a per-process temp dir; returns its path.
 std::string write_temp_file(const std::string& name, const std::string& text);
 
+/// A listening TCP socket on 127.0.0.1:`port` (0: the kernel's choice, written back to
+/// `port`); throws naming `who` if it cannot listen.
+int listen_on_loopback(int& port, const char* who);
+
+/// The next connection on `listen_fd`, or -1 once `stop_fd` is readable.
+int accept_unless_stopped(int listen_fd, int stop_fd);
+
 /// Standard base64 (RFC 4648, with padding), for SASL exchanges spoken by hand.
 std::string base64(const std::string& in);
 

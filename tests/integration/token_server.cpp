@@ -1,7 +1,7 @@
 #include "token_server.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include "support.hpp"
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -101,22 +101,11 @@ void send_answer(int fd, int status, const std::string& body) {
 
 TokenServer::TokenServer(Options options)
     : options_(std::move(options)), refresh_(options_.refresh_token) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(options_.port));
-  const int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  socklen_t len = sizeof a;
-  if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      listen(listen_fd_, 64) != 0 ||
-      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
-      pipe(stop_pipe_) != 0) {
-    throw std::runtime_error("token server: cannot listen on 127.0.0.1:" +
-                             std::to_string(options_.port));
+  port_ = options_.port;
+  listen_fd_ = listen_on_loopback(port_, "token server");
+  if (pipe(stop_pipe_) != 0) {
+    throw std::runtime_error("token server: pipe failed");
   }
-  port_ = ntohs(a.sin_port);
   thread_ = std::thread([this] { serve(); });
 }
 
@@ -146,19 +135,10 @@ std::string TokenServer::refresh_token() const {
 }
 
 void TokenServer::serve() {
-  for (;;) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      continue;
-    }
-    if (fds[1].revents) {
-      return;
-    }
-    const int c = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c >= 0) {
-      answer(c);
-      close(c);
-    }
+  for (int c = accept_unless_stopped(listen_fd_, stop_pipe_[0]); c >= 0;
+       c = accept_unless_stopped(listen_fd_, stop_pipe_[0])) {
+    answer(c);
+    close(c);
   }
 }
 
