@@ -103,6 +103,7 @@ class ImapReader final : public WakeableReader {
   }
 
   void prepare() override { session_.ensure_connected(); }
+  void set_login_token(const LoginToken& token) override { session_.set_token(token); }
   std::size_t foreign_seen() const override { return foreign_; }
   std::uint64_t reconnects() const override { return session_.reconnects(); }
   std::uint64_t commands() const override { return session_.commands(); }

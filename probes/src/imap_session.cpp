@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "mailcanary/probes/mailbox.hpp"
+#include "sasl_oauth.hpp"
 
 namespace mailcanary::probes {
 
@@ -103,7 +104,9 @@ void ImapSession::connect() {
     }
     finish_starttls(imap_->imap_stream, link_);
   }
-  if (!preauth) {
+  if (!preauth && cfg_.auth != config::AuthMethod::password) {
+    login_with_token();
+  } else if (!preauth) {
     rc = mailimap_login(imap_.get(), cfg_.user.c_str(), cfg_.password.c_str());
     if (rc != MAILIMAP_NO_ERROR) {
       fail("login as " + cfg_.user + " refused", rc, rc == MAILIMAP_ERROR_LOGIN);
@@ -113,6 +116,37 @@ void ImapSession::connect() {
   if (int sel = select(cfg_.folder, validity); sel != MAILIMAP_NO_ERROR) {
     fail("cannot select folder " + cfg_.folder, sel, sel == MAILIMAP_ERROR_SELECT);
   }
+}
+
+void ImapSession::login_with_token() {
+  const std::string how = " with " + std::string(sasl_mechanism(cfg_.auth));
+  if (token_.value.empty()) {
+    throw MailboxError(link_.label + ": cannot log in as " + cfg_.user + how + ": " +
+                           (token_.error.empty() ? "no OAuth2 token" : token_.error),
+                       true);
+  }
+  const bool sasl_ir = mailimap_has_extension(imap_.get(), "SASL-IR") != 0;
+  const SaslOutcome out =
+      imap_sasl_login(imap_->imap_stream, imap_->imap_stream_buffer, "mc1", cfg_.auth,
+                      sasl_initial_response(cfg_.auth, cfg_.user, token_.value), sasl_ir);
+  if (out.verdict == SaslOutcome::Verdict::ok) {
+    imap_->imap_state = MAILIMAP_STATE_AUTHENTICATED;
+    has_capability("IMAP4rev1");  // what the server offers once logged in (IDLE, UIDPLUS)
+    return;
+  }
+  std::string msg = link_.label + ": login as " + cfg_.user + how;
+  const std::string cut = guard_failure(imap_->imap_stream);
+  if (!cut.empty()) {
+    msg += " failed: " + cut;
+  } else if (out.verdict == SaslOutcome::Verdict::refused) {
+    msg += " refused; the server said: " + out.said;
+  } else {
+    msg += " failed: " + (out.said.empty() ? std::string("the connection broke")
+                                           : "unexpected answer: " + out.said);
+  }
+  const bool refused = out.verdict == SaslOutcome::Verdict::refused;
+  drop();
+  throw MailboxError(msg, refused, refused);
 }
 
 bool ImapSession::has_capability(const char* name) {

@@ -21,6 +21,7 @@
 #include "imap_fetch.hpp"
 #include "mailbox_tls_stream.hpp"
 #include "mailcanary/config/config.hpp"
+#include "mailcanary/probes/mailbox.hpp"
 
 namespace mailcanary::probes {
 
@@ -33,6 +34,8 @@ class ImapSession {
   ImapSession& operator=(const ImapSession&) = delete;
 
   bool connected() const { return imap_ != nullptr; }
+  /// The OAuth2 token the next login uses (auth = xoauth2 | oauthbearer).
+  void set_token(const LoginToken& token) { token_ = token; }
   /// Connects, logs in and selects the configured folder, unless connected.
   void ensure_connected();
   /// Connects if needed, then NOOP, so the server shows what arrived (RFC 3501 6.1.2:
@@ -78,6 +81,7 @@ class ImapSession {
   void connect();
   void drop();
   bool has_capability(const char* name);
+  void login_with_token();
 
   const config::MailboxConfig& cfg_;
   MailboxLink link_;
@@ -86,6 +90,7 @@ class ImapSession {
   std::uint64_t reconnects_ = 0;
   std::uint64_t commands_ = 0;
   std::uint32_t uidvalidity_ = 0;
+  LoginToken token_;
   std::unique_ptr<mailimap, Deleter> imap_;  // last: logs out before the rest goes
 };
 

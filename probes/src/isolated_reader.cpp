@@ -80,6 +80,9 @@ class IsolatedReader final : public WakeableReader {
 
   void prepare() override { call({{"op", "prepare"}}, kCallTimeout); }
 
+  // Goes to the child with every call: it logs in with it when it has to.
+  void set_login_token(const LoginToken& token) override { token_ = token; }
+
   bool wait(Clock& /*clock*/, milliseconds max) override {
     // Only an IDLE needs the child (the session is there); the IMAP reader sleeps through
     // waits under 50 ms, POP3 through all: here, without a round trip.
@@ -240,9 +243,13 @@ class IsolatedReader final : public WakeableReader {
         false);
   }
 
-  nlohmann::json call(const nlohmann::json& request, milliseconds timeout) {
+  nlohmann::json call(nlohmann::json request, milliseconds timeout) {
     if (fd_ < 0) {
       start_child();
+    }
+    if (cfg_.auth != config::AuthMethod::password && request.at("op") != "wake") {
+      request["token"] = token_.value;
+      request["token_error"] = token_.error;
     }
     const std::string op = request.at("op").get<std::string>();
     nlohmann::json reply;
@@ -267,7 +274,8 @@ class IsolatedReader final : public WakeableReader {
       retired_ = true;
     }
     if (reply.contains("error")) {
-      throw MailboxError(reply.at("error").get<std::string>(), reply.value("permanent", false));
+      throw MailboxError(reply.at("error").get<std::string>(), reply.value("permanent", false),
+                         reply.value("token_refused", false));
     }
     return reply;
   }
@@ -277,6 +285,7 @@ class IsolatedReader final : public WakeableReader {
   std::string binary_;
   std::size_t retire_growth_;
   std::string label_;
+  LoginToken token_;
   std::mutex send_mutex_;
   int fd_ = -1;
   pid_t pid_ = -1;

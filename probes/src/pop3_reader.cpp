@@ -18,12 +18,16 @@
 #include "mailcanary/probes/canary.hpp"
 #include "mailcanary/probes/mailbox.hpp"
 #include "readers.hpp"
+#include "sasl_oauth.hpp"
 #include "wakeable.hpp"
 
 namespace mailcanary::probes {
 namespace {
 
 constexpr std::size_t kMaxNewPerScan = 1000;  // TOP commands per scan
+// libetpan's POP3_STATE_TRANSACTION (private to mailpop3.c): logged in. Set after our own
+// SASL AUTH, which libetpan does not know of.
+constexpr int kPop3Transaction = 2;
 
 // Ends a session without QUIT: mailpop3_free() would send it, committing deletions. With
 // the guard shut, its QUIT fails before a byte goes out and it only cleans up.
@@ -103,6 +107,7 @@ class Pop3Reader final : public WakeableReader {
 
   std::size_t foreign_seen() const override { return foreign_; }
   std::uint64_t commands() const override { return commands_; }
+  void set_login_token(const LoginToken& token) override { token_ = token; }
   // No push in POP3: a sleep that interrupt() ends.
   bool wait(Clock& /*clock*/, std::chrono::milliseconds max) override {
     wait_for(-1, max);
@@ -173,6 +178,10 @@ class Pop3Reader final : public WakeableReader {
       }
       finish_starttls(pop->pop3_stream, link_);
     }
+    if (cfg_.auth != config::AuthMethod::password) {
+      login_with_token(pop.get());
+      return pop;
+    }
     rc = mailpop3_user(pop.get(), cfg_.user.c_str());
     if (rc == MAILPOP3_NO_ERROR) {
       rc = mailpop3_pass(pop.get(), cfg_.password.c_str());
@@ -182,6 +191,34 @@ class Pop3Reader final : public WakeableReader {
       fail(pop.get(), "login as " + cfg_.user + " refused", rc, refused);
     }
     return pop;
+  }
+
+  void login_with_token(mailpop3* pop) {
+    const std::string how = " with " + std::string(sasl_mechanism(cfg_.auth));
+    if (token_.value.empty()) {
+      throw MailboxError(link_.label + ": cannot log in as " + cfg_.user + how + ": " +
+                             (token_.error.empty() ? "no OAuth2 token" : token_.error),
+                         true);
+    }
+    const SaslOutcome out =
+        pop3_sasl_login(pop->pop3_stream, pop->pop3_stream_buffer, cfg_.auth,
+                        sasl_initial_response(cfg_.auth, cfg_.user, token_.value));
+    if (out.verdict == SaslOutcome::Verdict::ok) {
+      pop->pop3_state = kPop3Transaction;
+      return;
+    }
+    std::string msg = link_.label + ": login as " + cfg_.user + how;
+    const std::string cut = guard_failure(pop->pop3_stream);
+    if (!cut.empty()) {
+      msg += " failed: " + cut;
+    } else if (out.verdict == SaslOutcome::Verdict::refused) {
+      msg += " refused; the server said: " + out.said;
+    } else {
+      msg += " failed: " + (out.said.empty() ? std::string("the connection broke")
+                                             : "unexpected answer: " + out.said);
+    }
+    const bool refused = out.verdict == SaslOutcome::Verdict::refused;
+    throw MailboxError(msg, refused, refused);  // the Session drops it, no QUIT
   }
 
   bool has_capability(mailpop3* pop, const char* name) {
@@ -239,6 +276,7 @@ class Pop3Reader final : public WakeableReader {
   std::size_t foreign_ = 0;
   std::uint64_t commands_ = 0;
   std::uint64_t leftovers_ = 0;
+  LoginToken token_;
 };
 
 }  // namespace

@@ -94,6 +94,10 @@ int serve_mailbox_reader(int fd) {
     }
     nlohmann::json reply;
     try {
+      if (request.contains("token")) {
+        reader->set_login_token(
+            {request.at("token").get<std::string>(), request.value("token_error", std::string())});
+      }
       if (op == "wait" && woken) {
         reply = nlohmann::json::object();
       } else {
@@ -116,7 +120,8 @@ int serve_mailbox_reader(int fd) {
         }
       }
     } catch (const MailboxError& e) {
-      reply = {{"error", e.what()}, {"permanent", e.permanent()}};
+      reply = {
+          {"error", e.what()}, {"permanent", e.permanent()}, {"token_refused", e.token_refused()}};
     } catch (const std::exception& e) {
       reply = {{"error", std::string("mailbox reader process: ") + e.what()}, {"permanent", false}};
     }

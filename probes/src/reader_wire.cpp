@@ -106,6 +106,8 @@ nlohmann::json to_json(const config::MailboxConfig& c) {
           {"user", c.user},
           {"password_file", c.password_file},
           {"password", c.password},
+          {"auth", static_cast<int>(c.auth)},
+          {"oauth2", c.oauth2},
           {"folder", c.folder},
           {"idle", c.idle},
           {"poll_interval_ms", c.poll_interval.count()},
@@ -126,6 +128,8 @@ config::MailboxConfig mailbox_from_json(const nlohmann::json& j) {
   c.user = j.at("user").get<std::string>();
   c.password_file = j.at("password_file").get<std::string>();
   c.password = j.at("password").get<std::string>();
+  c.auth = static_cast<config::AuthMethod>(j.at("auth").get<int>());
+  c.oauth2 = j.at("oauth2").get<std::string>();
   c.folder = j.at("folder").get<std::string>();
   c.idle = j.at("idle").get<bool>();
   c.poll_interval = std::chrono::milliseconds(j.at("poll_interval_ms").get<long long>());

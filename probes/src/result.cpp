@@ -24,7 +24,7 @@ constexpr std::array<std::pair<ResultClass, std::string_view>, 15> kClassNames{{
     {ResultClass::mailbox_error, "mailbox_error"},
 }};
 
-constexpr std::array<std::pair<Stage, std::string_view>, 13> kStageNames{{
+constexpr std::array<std::pair<Stage, std::string_view>, 14> kStageNames{{
     {Stage::dns, "dns"},
     {Stage::connect, "connect"},
     {Stage::banner, "banner"},
@@ -38,6 +38,7 @@ constexpr std::array<std::pair<Stage, std::string_view>, 13> kStageNames{{
     {Stage::quit, "quit"},
     {Stage::mailbox, "mailbox"},
     {Stage::done, "done"},
+    {Stage::token, "token"},
 }};
 
 template <typename Enum, std::size_t N>

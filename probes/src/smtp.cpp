@@ -404,7 +404,15 @@ SmtpAttempt send_smtp_once(const SmtpRequest& req) {
   }
   if (!smtp.user.empty()) {
     curl_easy_setopt(c, CURLOPT_USERNAME, smtp.user.c_str());
-    curl_easy_setopt(c, CURLOPT_PASSWORD, smtp.password.c_str());
+    if (smtp.auth == config::AuthMethod::password) {
+      curl_easy_setopt(c, CURLOPT_PASSWORD, smtp.password.c_str());
+    } else {
+      // libcurl 7.88 takes OAUTHBEARER whenever the server offers it, whichever is asked.
+      curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, req.bearer.c_str());
+      curl_easy_setopt(
+          c, CURLOPT_LOGIN_OPTIONS,
+          smtp.auth == config::AuthMethod::oauthbearer ? "AUTH=OAUTHBEARER" : "AUTH=XOAUTH2");
+    }
     st.auth_required = true;
   }
 
@@ -452,28 +460,6 @@ SmtpAttempt send_smtp_once(const SmtpRequest& req) {
   }
   out.transcript = st.session.transcript();
   out.stage_times = st.session.stage_times();
-  return out;
-}
-
-SmtpOutcome send_smtp(const SmtpRequest& req, Clock& clock, Random& random) {
-  SmtpOutcome out;
-  const int max_attempts = std::max(1, req.smtp.attempts);
-  for (int n = 1; n <= max_attempts; ++n) {
-    if (n > 1) {
-      const auto delay = retry_delay(n, req.smtp.retry_backoff, random.uniform01());
-      if (req.give_up_at && clock.now() + delay >= *req.give_up_at) {
-        break;  // the last verdict stands: no time is left for another conversation
-      }
-      out.earlier.push_back(out.last.verdict);
-      clock.sleep_for(delay);
-    }
-    out.last = send_smtp_once(req);
-    out.attempts = n;
-    out.gave_up = out.last.gave_up;
-    if (out.last.verdict.accepted || !is_retryable(out.last.verdict.cls)) {
-      break;
-    }
-  }
   return out;
 }
 

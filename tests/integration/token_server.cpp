@@ -215,4 +215,13 @@ std::string TokenServer::introspect_answer(const std::string& token) {
       .dump();
 }
 
+std::vector<std::string> TokenServer::issued() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto& [token, expiry] : tokens_) {
+    out.push_back(token);
+  }
+  return out;
+}
+
 }  // namespace itest

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace itest {
 
@@ -41,6 +42,8 @@ class TokenServer {
   int tokens_issued() const { return issued_; }
   int refusals() const { return refusals_; }
   int introspections() const { return introspections_; }
+  /// Every access token issued so far (to check that none shows up in an output).
+  std::vector<std::string> issued() const;
 
  private:
   void serve();

@@ -29,7 +29,11 @@ TEST_CASE("a watcher stuck in a login that never ends is cut short when it goes"
     mailcanary::agent::MailboxWatcher watcher(
         mailbox, nullptr, "key", clock,
         [&](const std::string&, const mailcanary::probes::Confirmation&) { ++decided; }, {},
-        {.login_first = true, .reader_binary = script.string(), .stop_grace = 200ms});
+        {.login_first = true,
+         .reader_binary = script.string(),
+         .stop_grace = 200ms,
+         .tokens = nullptr,
+         .bounce_tokens = nullptr});
   }  // the login (prepare) is still waiting for the silent process here
   const auto took = std::chrono::steady_clock::now() - t0;
   // The grace, then the child reaped (2 s, then killed); without stop() this is the

@@ -86,9 +86,72 @@ TEST_CASE("a failed fetch caches nothing and is counted", "[oauth2]") {
   idp.fail = true;
   TokenSource source(TokenEndpoint{}, clock, idp.fetch());
   CHECK_THROWS_AS(source.token(), TokenError);
+  CHECK(source.counts().failing);
+  CHECK(source.counts().last_error == "oauth2 idp: token endpoint refused: http 401");
+  clock.advance(1s);
   CHECK_THROWS_AS(source.token(), TokenError);
   idp.fail = false;
+  clock.advance(2s);
   CHECK(source.token() == "t3");
   CHECK(source.counts().fetches == 3);
   CHECK(source.counts().failures == 2);
+  CHECK_FALSE(source.counts().failing);
+}
+
+TEST_CASE("after a failure the endpoint is left alone for 1 s, doubling up to 60 s",
+          "[oauth2]") {
+  mailcanary::testing::FakeClock clock;
+  Endpoint idp;
+  idp.fail = true;
+  TokenSource source(TokenEndpoint{}, clock, idp.fetch());
+  // Logins every 10 ms for 5 minutes: the endpoint is asked at 0, 1, 3, 7, 15, 31, 63,
+  // 123, 183, 243 s (gaps 1, 2, 4 ... 32, then 60 s), not 30,000 times.
+  std::vector<long> asked_at_ms;
+  for (int i = 0; i < 30000; ++i) {
+    const int before = idp.calls;
+    try {
+      (void)source.token();
+    } catch (const TokenError& e) {
+      CHECK(e.code() == "invalid_client");  // the same error while it is left alone
+    }
+    if (idp.calls != before) {
+      asked_at_ms.push_back(i * 10L);
+    }
+    clock.advance(10ms);
+  }
+  CHECK(asked_at_ms ==
+        std::vector<long>{0, 1000, 3000, 7000, 15000, 31000, 63000, 123000, 183000, 243000});
+  CHECK(source.counts().fetches == 10);
+  // Working again: the next request after the gap gets a token, and the gap starts anew.
+  idp.fail = false;
+  clock.advance(60s);
+  CHECK(source.token() == "t11");
+  CHECK_FALSE(source.counts().failing);
+}
+
+TEST_CASE("every request is reported to the observer, outside the source's lock",
+          "[oauth2]") {
+  mailcanary::testing::FakeClock clock;
+  Endpoint idp;
+  std::vector<std::pair<std::string, TokenSource::Counts>> seen;
+  TokenEndpoint e;
+  e.name = "idp";
+  TokenSource* self = nullptr;
+  TokenSource source(e, clock, idp.fetch(),
+                     [&](const std::string& name, const TokenSource::Counts& c) {
+                       (void)self->counts();  // would deadlock under the lock
+                       seen.emplace_back(name, c);
+                     });
+  self = &source;
+  (void)source.token();
+  (void)source.token();  // cached: no request, no report
+  idp.fail = true;
+  source.rejected("t1");
+  CHECK_THROWS_AS(source.token(), TokenError);
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].first == "idp");
+  CHECK(seen[0].second.fetches == 1);
+  CHECK_FALSE(seen[0].second.failing);
+  CHECK(seen[1].second.failures == 1);
+  CHECK(seen[1].second.failing);
 }

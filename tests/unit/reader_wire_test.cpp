@@ -39,6 +39,8 @@ TEST_CASE("a mailbox config crosses whole, every field not at its default", "[wi
   c.user = "canary";
   c.password_file = "/etc/pw";
   c.password = "s3cret";
+  c.auth = mailcanary::config::AuthMethod::oauthbearer;
+  c.oauth2 = "idp";
   c.folder = "Canaries";
   c.idle = false;
   c.poll_interval = 1234ms;

@@ -389,6 +389,9 @@ std::shared_ptr<const Snapshot> Core::snapshot(Now now) {
   for (const auto& [name, mb] : mailboxes_) {
     s->mailboxes.push_back(mb);
   }
+  for (const auto& [name, o] : oauth2_) {
+    s->oauth2.push_back(o);
+  }
   s->in_flight = in_flight_.size();
   s->pending_notifications = pending_notifications_;
   s->held_notifications = store_held_;

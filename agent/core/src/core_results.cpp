@@ -110,6 +110,23 @@ Effects Core::mailbox_state(const std::string& mailbox, bool read_ok, const std:
   return out;
 }
 
+Effects Core::oauth2_state(const OAuth2View& view, Now /*now*/) {
+  Effects out;
+  auto& known = oauth2_[view.name];
+  const bool was_up = known.name.empty() || known.up;
+  if (was_up && !view.up) {
+    log(out, "oauth2 " + view.name + ": no access token: " + view.last_error,
+        LogLine::Level::warning);
+  } else if (!was_up && view.up) {
+    log(out, "oauth2 " + view.name + ": the token endpoint gives tokens again");
+  }
+  if (!(known == view)) {
+    known = view;
+    dirty_ = true;
+  }
+  return out;
+}
+
 void Core::observe_mailbox_read(const std::string& mailbox, config::Duration outage_window, bool ok,
                                 const std::string& detail, Now now, Effects& out) {
   auto& mb = mailboxes_[mailbox];

@@ -246,6 +246,20 @@ std::string self_metrics(const Snapshot& s, const BuildInfo& build) {
     f.sample(leftovers, static_cast<double>(mb.counters.leftovers_removed),
              {{"mailbox", mb.mailbox}});
   }
+  auto& token_requests =
+      f.add("mailcanary_oauth2_token_requests_total",
+            "Requests to the token endpoint of an [[oauth2]] section.", MetricType::Counter);
+  auto& token_failures =
+      f.add("mailcanary_oauth2_token_failures_total",
+            "Requests to the token endpoint that gave no access token.", MetricType::Counter);
+  auto& token_up = f.add("mailcanary_oauth2_token_up",
+                         "1 when the last request to the token endpoint gave an access token.",
+                         MetricType::Gauge);
+  for (const auto& o : s.oauth2) {
+    f.sample(token_requests, static_cast<double>(o.requests), {{"oauth2", o.name}});
+    f.sample(token_failures, static_cast<double>(o.failures), {{"oauth2", o.name}});
+    f.sample(token_up, o.up ? 1 : 0, {{"oauth2", o.name}});
+  }
   auto& failures = f.add("mailcanary_alertmanager_send_failures_total",
                          "Failed sends to an Alertmanager.", MetricType::Counter);
   for (const auto& [url, n] : s.alertmanager_failures) {

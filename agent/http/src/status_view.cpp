@@ -57,6 +57,15 @@ std::string render_status(const Snapshot& s, SysTime now) {
     }
     boxes.push_back(std::move(b));
   }
+  auto& tokens = doc["oauth2"] = nlohmann::ordered_json::array();
+  for (const auto& o : s.oauth2) {
+    nlohmann::ordered_json t{
+        {"oauth2", o.name}, {"up", o.up}, {"requests", o.requests}, {"failures", o.failures}};
+    if (!o.up) {
+      t["error"] = o.last_error;
+    }
+    tokens.push_back(std::move(t));
+  }
   auto& store = doc["state_store"] = {{"ok", s.store.ok}, {"errors", s.store.errors}};
   if (s.store.failing_since) {
     store["failing_since"] = rfc3339(*s.store.failing_since);

@@ -9,9 +9,14 @@ namespace {
 
 std::unique_ptr<probes::MailboxReader> make_reader(const config::MailboxConfig& mailbox,
                                                    const std::string& hmac_key,
-                                                   const std::string& binary) {
-  return binary.empty() ? probes::make_mailbox_reader(mailbox, hmac_key)
-                        : probes::make_isolated_mailbox_reader(mailbox, hmac_key, binary);
+                                                   const std::string& binary,
+                                                   std::shared_ptr<probes::TokenSource> tokens) {
+  auto reader = binary.empty() ? probes::make_mailbox_reader(mailbox, hmac_key)
+                               : probes::make_isolated_mailbox_reader(mailbox, hmac_key, binary);
+  if (mailbox.auth != config::AuthMethod::password && tokens) {
+    reader = probes::with_oauth2_login(std::move(reader), std::move(tokens));
+  }
+  return reader;
 }
 
 }  // namespace
@@ -34,8 +39,10 @@ MailboxWatcher::MailboxWatcher(const config::MailboxConfig& mailbox,
       clock_(clock),
       decided_(std::move(decided)),
       health_(std::move(health)),
-      reader_(make_reader(mailbox, hmac_key, options.reader_binary)),
-      bounces_(bounces ? make_reader(*bounces, hmac_key, options.reader_binary) : nullptr),
+      reader_(make_reader(mailbox, hmac_key, options.reader_binary, options.tokens)),
+      bounces_(bounces
+                   ? make_reader(*bounces, hmac_key, options.reader_binary, options.bounce_tokens)
+                   : nullptr),
       // Looks at growing gaps after each acceptance, as in `probe` (probes::WaitPolicy).
       waiter_(*reader_, bounces_.get(),
               probes::WaitPolicy{mailbox.poll_interval, std::chrono::milliseconds(2),

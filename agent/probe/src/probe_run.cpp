@@ -39,7 +39,7 @@ std::string local_hostname() {
 ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::Clock& clock,
                         std::chrono::steady_clock::time_point& accepted_at,
                         std::optional<std::chrono::steady_clock::time_point> give_up_at,
-                        bool* gave_up) {
+                        bool* gave_up, probes::TokenRegistry* tokens) {
   const auto& t = *m.target;
   ProbeResult r;
   r.target = t.name;
@@ -47,9 +47,17 @@ ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::C
   r.canary_id = probes::new_canary_id(clock.wall());
   probes::CanaryMessage msg{r.canary_id, t.smtp.from,        t.rcpt,           t.name,
                             m.member,    cfg.agent.instance, local_hostname(), clock.wall()};
-  probes::SmtpRequest req{
-      {},        m.host, t.smtp, t.rcpt, probes::build_canary_message(msg, cfg.agent.hmac_key),
-      give_up_at};
+  probes::SmtpRequest req;
+  req.host = m.host;
+  req.smtp = t.smtp;
+  req.rcpt = t.rcpt;
+  req.message = probes::build_canary_message(msg, cfg.agent.hmac_key);
+  req.give_up_at = give_up_at;
+  std::shared_ptr<probes::TokenSource> source;  // held for the conversation
+  if (tokens && !t.smtp.user.empty() && t.smtp.auth != config::AuthMethod::password) {
+    source = tokens->source(cfg, t.smtp.oauth2);
+    req.tokens = source.get();
+  }
   thread_local probes::SystemRandom random;  // seeded once per worker, not per probe
   probes::SmtpOutcome outcome;
   // Like an MTA: the next address of the host when one cannot be reached at all.
@@ -187,7 +195,8 @@ auto run(const config::Config& cfg, const std::vector<MemberRef>& members, probe
          const std::string& reader_binary,
          std::optional<std::chrono::steady_clock::time_point> deadline,
          std::chrono::milliseconds stop_grace, Finish finish) {
-  Board board(members, clock);  // outlives the watchers, which call into it
+  Board board(members, clock);          // outlives the watchers, which call into it
+  probes::TokenRegistry tokens(clock);  // one token per [[oauth2]] for the whole run
 
   // One watcher per (mailbox, bounce mailbox): one login, one scan for all of its
   // canaries. Each logs in right away, while the canaries are being sent, so the login
@@ -213,7 +222,11 @@ auto run(const config::Config& cfg, const std::vector<MemberRef>& members, probe
           },
           MailboxWatcher::Health{},
           MailboxWatcher::Options{
-              .login_first = true, .reader_binary = reader_binary, .stop_grace = stop_grace});
+              .login_first = true,
+              .reader_binary = reader_binary,
+              .stop_grace = stop_grace,
+              .tokens = tokens.source(cfg, mailbox.oauth2),
+              .bounce_tokens = bounces ? tokens.source(cfg, bounces->oauth2) : nullptr});
     }
     watcher_of[i] = w.get();
   }
@@ -230,7 +243,7 @@ auto run(const config::Config& cfg, const std::vector<MemberRef>& members, probe
       }
       std::chrono::steady_clock::time_point accepted_at;
       bool gave_up = false;
-      ProbeResult r = send_canary(cfg, members[i], clock, accepted_at, deadline, &gave_up);
+      ProbeResult r = send_canary(cfg, members[i], clock, accepted_at, deadline, &gave_up, &tokens);
       if (gave_up) {
         continue;
       }

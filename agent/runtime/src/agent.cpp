@@ -46,7 +46,13 @@ std::shared_ptr<const config::Config> load(const std::string& path) {
 }  // namespace
 
 Agent::Agent(AgentOptions options, probes::Clock& clock)
-    : options_(std::move(options)), clock_(clock) {
+    : options_(std::move(options)),
+      clock_(clock),
+      tokens_(clock_, probes::fetch_token,
+              [this](const std::string& name, const probes::TokenSource::Counts& c) {
+                OAuth2View v{name, c.fetches, c.failures, !c.failing, c.last_error};
+                post([v](Core& core, Now n) { return core.oauth2_state(v, n); });
+              }) {
   auto cfg = load(options_.config_path);
   use_log_config(cfg->log);
   // The HTTP port first: a port in use is said before anything is written to state_dir.
@@ -238,7 +244,8 @@ void Agent::worker_loop() {
     }
     std::chrono::steady_clock::time_point accepted{};
     const auto started = clock_.wall();
-    ProbeResult r = send_canary(*job.config, job.ref, clock_, accepted);
+    ProbeResult r =
+        send_canary(*job.config, job.ref, clock_, accepted, std::nullopt, nullptr, &tokens_);
     r.started_at = started;
     post([r = std::move(r), accepted](Core& core, Now n) mutable {
       return core.sent(std::move(r), accepted, n);

@@ -45,7 +45,11 @@ MailboxWatcher* Agent::watcher_for(const std::string& mailbox, const std::string
             return core.mailbox_state(mailbox, ok, error, counters, n);
           });
         },
-        MailboxWatcher::Options{.reader_binary = options_.reader_binary});
+        MailboxWatcher::Options{.reader_binary = options_.reader_binary,
+                                .tokens = tokens_.source(cfg, reading.oauth2),
+                                .bounce_tokens = bounce_reading
+                                                     ? tokens_.source(cfg, bounce_reading->oauth2)
+                                                     : nullptr});
   }
   return w.get();
 }

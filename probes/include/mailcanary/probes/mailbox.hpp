@@ -20,15 +20,25 @@
 namespace mailcanary::probes {
 
 /// The reader side failed. `permanent` errors (login refused, folder missing) will not
-/// heal by retrying within one probe.
+/// heal by retrying within one probe. `token_refused`: the server refused the OAuth2
+/// access token the reader logged in with (a new token may do).
 class MailboxError : public std::runtime_error {
  public:
-  MailboxError(const std::string& what, bool permanent)
-      : std::runtime_error(what), permanent_(permanent) {}
+  MailboxError(const std::string& what, bool permanent, bool token_refused = false)
+      : std::runtime_error(what), permanent_(permanent), token_refused_(token_refused) {}
   bool permanent() const { return permanent_; }
+  bool token_refused() const { return token_refused_; }
 
  private:
   bool permanent_;
+  bool token_refused_;
+};
+
+/// What a reader with an OAuth2 `auth` logs in with: the token source's current access
+/// token, or why there is none (`error`, when `value` is empty). A secret: never logged.
+struct LoginToken {
+  std::string value;
+  std::string error;
 };
 
 struct FoundCanary {
@@ -59,6 +69,9 @@ class MailboxReader {
   virtual std::vector<FoundBounce> scan_bounces(const std::set<std::string>& /*wanted*/) {
     return {};
   }
+  /// The token the next login uses (auth = xoauth2 | oauthbearer; ignored otherwise). A
+  /// session already logged in keeps going. Default: ignored.
+  virtual void set_login_token(const LoginToken& /*token*/) {}
   /// Connects and logs in ahead of time, so the first scan after a send is not slowed
   /// by the login. Throws MailboxError; a later scan retries. Default: nothing.
   virtual void prepare() {}

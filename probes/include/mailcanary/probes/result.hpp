@@ -40,6 +40,7 @@ enum class Stage {
   quit,
   mailbox,
   done,
+  token,  // getting the OAuth2 access token the login needs (before any connection)
 };
 
 std::string_view to_string(ResultClass c);

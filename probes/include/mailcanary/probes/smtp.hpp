@@ -10,6 +10,7 @@
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/classify.hpp"
 #include "mailcanary/probes/clock.hpp"
+#include "mailcanary/probes/oauth2.hpp"
 #include "mailcanary/probes/smtp_session.hpp"
 
 namespace mailcanary::probes {
@@ -23,6 +24,10 @@ struct SmtpRequest {
   /// The caller's overall deadline (`probe -t`): no wait for the server passes it (the
   /// connection is closed then) and no retry starts after it. Unset: none.
   std::optional<std::chrono::steady_clock::time_point> give_up_at;
+  /// Where the access token comes from when smtp.auth is xoauth2 or oauthbearer.
+  TokenSource* tokens = nullptr;
+  /// The token one conversation logs in with (send_smtp() sets it from `tokens`).
+  std::string bearer;
 };
 
 struct SmtpAttempt {
@@ -46,7 +51,10 @@ struct SmtpOutcome {
 SmtpAttempt send_smtp_once(const SmtpRequest& req);
 
 /// Up to smtp.attempts conversations; retries only retryable classes, waiting
-/// retry_delay() between them through `clock`.
+/// retry_delay() between them through `clock`. With an OAuth2 `auth`, each conversation
+/// first takes a token from req.tokens: when there is none, the outcome is auth_error at
+/// stage token with the endpoint's answer (nothing is sent); when the server refuses
+/// it, the source is told and the conversation is made once more at once with a new one.
 SmtpOutcome send_smtp(const SmtpRequest& req, Clock& clock, Random& random);
 
 /// The queue id in a reply text such as "2.0.0 Ok: queued as 4Xz1" (empty if none).

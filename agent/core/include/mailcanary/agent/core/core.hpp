@@ -74,6 +74,10 @@ class Core {
   Effects mailbox_state(const std::string& mailbox, bool read_ok, const std::string& error,
                         const probes::ReaderCounters& counters, Now now);
 
+  /// A request to an [[oauth2]] token endpoint ended (`view`: its counts since start).
+  /// A change between working and failing is logged once, not every failure.
+  Effects oauth2_state(const OAuth2View& view, Now now);
+
   /// SIGHUP with a valid config: swapped in, watchers of changed mailboxes restarted,
   /// discovery asked for at once. `source`: the file, for the log.
   Effects config_changed(std::shared_ptr<const config::Config> fresh, const std::string& source,
@@ -163,6 +167,7 @@ class Core {
   std::map<Key, Member> members_;
   std::map<std::string, InFlight> in_flight_;
   std::map<std::string, MailboxView> mailboxes_;
+  std::map<std::string, OAuth2View> oauth2_;
   std::map<std::string, Targets> target_histograms_;
   /// When each lasting DNS failure (target, domain or MX host) is next recorded.
   std::map<Key, std::chrono::steady_clock::time_point> dns_failure_due_;

@@ -87,6 +87,16 @@ struct MailboxView {
   probes::ReaderCounters counters;  // of the current watcher
 };
 
+/// An [[oauth2]] section's token endpoint, as its logins found it.
+struct OAuth2View {
+  std::string name;
+  std::uint64_t requests = 0;  // to the token endpoint
+  std::uint64_t failures = 0;  // of those, failed
+  bool up = true;              // the last request worked
+  std::string last_error;      // the newest failure (no secret in it)
+  bool operator==(const OAuth2View&) const = default;
+};
+
 /// The state store as the agent sees it: writes fail on a full or read-only file
 /// system; the agent then goes on from memory and writes back once it works again.
 struct StoreView {
@@ -105,6 +115,7 @@ struct Snapshot {
   std::vector<std::shared_ptr<const MemberView>> members;  // by (target, member)
   std::vector<std::shared_ptr<const TargetView>> targets;  // per-target histograms
   std::vector<MailboxView> mailboxes;                      // by name
+  std::vector<OAuth2View> oauth2;                          // by name, once asked
   std::size_t in_flight = 0;
   std::size_t pending_notifications = 0;
   // While the store fails: the notifications it could not queue, by seq. The sender

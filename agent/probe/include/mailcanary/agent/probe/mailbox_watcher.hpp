@@ -17,6 +17,7 @@
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/clock.hpp"
 #include "mailcanary/probes/mailbox.hpp"
+#include "mailcanary/probes/oauth2.hpp"
 
 namespace mailcanary::agent {
 
@@ -39,6 +40,10 @@ struct MailboxWatcherOptions {
   /// How long the destructor lets the thread finish (its last removal of found canaries)
   /// before it cuts a call in progress short (MailboxReader::stop).
   std::chrono::milliseconds stop_grace{10000};
+  /// Where the OAuth2 tokens come from, for a mailbox (or bounce mailbox) whose auth is
+  /// xoauth2 or oauthbearer (probes::with_oauth2_login); null otherwise.
+  std::shared_ptr<probes::TokenSource> tokens;
+  std::shared_ptr<probes::TokenSource> bounce_tokens;
 };
 
 class MailboxWatcher {

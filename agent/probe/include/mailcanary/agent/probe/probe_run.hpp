@@ -13,6 +13,7 @@
 #include "mailcanary/probes/clock.hpp"
 #include "mailcanary/probes/evidence.hpp"
 #include "mailcanary/probes/mailbox.hpp"
+#include "mailcanary/probes/oauth2.hpp"
 
 namespace mailcanary::agent {
 
@@ -21,11 +22,12 @@ namespace mailcanary::agent {
 /// conversation ended. The result's class is final unless it is ok at stage done,
 /// which means "accepted, now confirm in the mailbox". With `give_up_at`, no wait for
 /// the server passes it; `*gave_up` (if given) then says the conversation was cut there,
-/// so the result is not the server's.
+/// so the result is not the server's. `tokens`: where an OAuth2 SMTP login's token
+/// comes from (without it such a login fails at stage token).
 ProbeResult send_canary(const config::Config& cfg, const MemberRef& m, probes::Clock& clock,
                         std::chrono::steady_clock::time_point& accepted_at,
                         std::optional<std::chrono::steady_clock::time_point> give_up_at = {},
-                        bool* gave_up = nullptr);
+                        bool* gave_up = nullptr, probes::TokenRegistry* tokens = nullptr);
 
 /// Sends one canary through each member (at most [agent] concurrency at once) and
 /// classifies each; results in member order. Each accepted canary is handed to its

@@ -93,6 +93,9 @@ class Agent {
   std::chrono::steady_clock::time_point published_at_{};
   std::vector<LogLine> held_logs_;              // written at the next publication
   std::unique_ptr<probes::Resolver> resolver_;  // the discovery thread's
+  // The [[oauth2]] token sources, shared by the watchers and the SMTP workers; each
+  // request to an endpoint is reported to the core (Core::oauth2_state).
+  probes::TokenRegistry tokens_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<MailboxWatcher>> watchers_;
 
   // Events for the core, from every thread.
