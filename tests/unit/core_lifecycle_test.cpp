@@ -140,6 +140,32 @@ TEST_CASE("a changed mailbox restarts its watcher and hands it the canaries in f
   CHECK(all_of<RestartWatcher>(d.core.config_changed(fresh, "/x.toml", d.now)).empty());
 }
 
+TEST_CASE("a changed [[oauth2]] section restarts the watchers that log in with it",
+          "[core][reload][oauth2]") {
+  auto base = std::make_shared<mailcanary::config::Config>(*core_config(two_members()));
+  base->oauth2.push_back({"idp", "http://127.0.0.1:1/token", "client", "", "secret", "", ""});
+  base->mailboxes[0].auth = mailcanary::config::AuthMethod::xoauth2;
+  base->mailboxes[0].password.clear();
+  base->mailboxes[0].password_file.clear();
+  base->mailboxes[0].oauth2 = "idp";
+  CoreDriver d(base);
+  d.discover();
+  d.until_started();
+  d.accepted("t", kA, "c1");
+  auto other_section = std::make_shared<mailcanary::config::Config>(*d.cfg);
+  other_section->oauth2.push_back({"unused", "http://127.0.0.1:2/token", "c", "", "s", "", ""});
+  std::shared_ptr<const mailcanary::config::Config> unrelated = other_section;
+  CHECK(all_of<RestartWatcher>(d.core.config_changed(unrelated, "/x.toml", d.now)).empty());
+  auto rotated = std::make_shared<mailcanary::config::Config>(*unrelated);
+  rotated->oauth2[0].client_secret = "rotated";
+  std::shared_ptr<const mailcanary::config::Config> fresh = rotated;
+  auto e = d.core.config_changed(fresh, "/x.toml", d.now);
+  const auto restarts = all_of<RestartWatcher>(e);
+  REQUIRE(restarts.size() == 1);
+  CHECK(restarts[0].mailbox == "inbox");
+  REQUIRE(all_of<WatchCanary>(e).size() == 1);
+}
+
 TEST_CASE("a refused reload keeps the running config and is counted", "[core][reload]") {
   CoreDriver d(core_config(two_members()));
   auto e = d.core.config_refused("x.toml:3:1: unknown key 'bogus'", d.now);

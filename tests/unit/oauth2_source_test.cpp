@@ -98,8 +98,7 @@ TEST_CASE("a failed fetch caches nothing and is counted", "[oauth2]") {
   CHECK_FALSE(source.counts().failing);
 }
 
-TEST_CASE("after a failure the endpoint is left alone for 1 s, doubling up to 60 s",
-          "[oauth2]") {
+TEST_CASE("after a failure the endpoint is left alone for 1 s, doubling up to 60 s", "[oauth2]") {
   mailcanary::testing::FakeClock clock;
   Endpoint idp;
   idp.fail = true;
@@ -129,8 +128,7 @@ TEST_CASE("after a failure the endpoint is left alone for 1 s, doubling up to 60
   CHECK_FALSE(source.counts().failing);
 }
 
-TEST_CASE("every request is reported to the observer, outside the source's lock",
-          "[oauth2]") {
+TEST_CASE("every request is reported to the observer, outside the source's lock", "[oauth2]") {
   mailcanary::testing::FakeClock clock;
   Endpoint idp;
   std::vector<std::pair<std::string, TokenSource::Counts>> seen;

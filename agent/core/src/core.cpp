@@ -300,15 +300,20 @@ Effects Core::config_changed(std::shared_ptr<const config::Config> fresh, const 
   ++reloads_ok_;
   last_reload_ok_ = true;
   dirty_ = true;
-  // Watchers whose mailbox (or bounce mailbox) changed are restarted and given back
-  // the canaries they were waiting for.
+  // Watchers whose mailbox (or bounce mailbox) changed, or the [[oauth2]] section it
+  // logs in with, are restarted and given back the canaries they were waiting for.
   const auto changed = [&](const std::string& name) {
     if (name.empty()) {
       return false;
     }
     const auto* before = config_->find_mailbox(name);
     const auto* after = fresh->find_mailbox(name);
-    return !before || !after || !(*before == *after);
+    if (!before || !after || !(*before == *after)) {
+      return true;
+    }
+    const auto* idp_before = config_->find_oauth2(before->oauth2);
+    const auto* idp_after = fresh->find_oauth2(after->oauth2);
+    return idp_before && idp_after && !(*idp_before == *idp_after);
   };
   std::set<std::pair<std::string, std::string>> restarted;  // (mailbox, bounce mailbox)
   for (const auto& t : config_->targets) {

@@ -153,8 +153,7 @@ struct MailboxConfig {
 };
 
 /// [[oauth2]]: where a login's OAuth2 access tokens come from (client credentials, or a
-/// refresh token when refresh_token_file is set). Read and checked only: no login uses
-/// it yet.
+/// refresh token when refresh_token_file is set); probes::TokenSource fetches them.
 struct OAuth2Config {
   std::string name;
   std::string token_url;  // http:// or https://
