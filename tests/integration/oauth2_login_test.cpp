@@ -286,12 +286,15 @@ TEST_CASE("an agent stays ok over several token lifetimes and shows an endpoint 
   o.lifetime = std::chrono::seconds(3);  // renewed every 2.7 s
   auto server = std::make_unique<itest::TokenServer>(o);
   const std::string secret = itest::write_temp_file("idp-agent.secret", o.client_secret + "\n");
+  // The refresh-token grant: each renewal rotates the refresh token, written back.
+  const std::string refresh = itest::write_temp_file("idp-agent.refresh", o.refresh_token + "\n");
   const std::string path = itest::write_temp_file(
-      "oauth2-agent.toml", itest::agent_config_head("oauth2-agent") +
-                               "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\n\n" +
-                               oauth2_section(server->token_url(), secret) +
-                               mailbox_section("imap_x", "imap", 1143, "xoauth2") +
-                               target("submit", "127.0.0.22:2587", "imap_x", kSmtpOAuth));
+      "oauth2-agent.toml",
+      itest::agent_config_head("oauth2-agent") +
+          "[slg]\nlatency_slo = \"3s\"\nlost_after = \"4s\"\n\n" +
+          oauth2_section(server->token_url(), secret, "refresh_token_file = \"" + refresh + "\"") +
+          mailbox_section("imap_x", "imap", 1143, "xoauth2") +
+          target("submit", "127.0.0.22:2587", "imap_x", kSmtpOAuth));
   itest::AgentProcess agent(path);
   const std::string base = "http://" + agent.http_address();
   REQUIRE(base != "http://");
@@ -320,8 +323,20 @@ TEST_CASE("an agent stays ok over several token lifetimes and shows an endpoint 
   CHECK(metric_sum(metrics, "mailcanary_oauth2_token_up", {"oauth2=\"idp\""}) == 1);
   CHECK(metric_sum(metrics, "mailcanary_oauth2_token_failures_total", {"oauth2=\"idp\""}) == 0);
   CHECK(metric_sum(metrics, "mailcanary_oauth2_token_requests_total", {"oauth2=\"idp\""}) >= 4);
+  std::string kept = itest::read_file(refresh);
+  kept.erase(kept.find_last_not_of("\r\n") + 1);
+  // A rotated one ("rt-first-0a9b-rN", N renewals so far), written back: the newest, or
+  // the one before if a renewal is under way right now.
+  const std::string prefix = o.refresh_token + "-r";
+  REQUIRE(kept.rfind(prefix, 0) == 0);
+  const int rotation = std::stoi(kept.substr(prefix.size()));
+  const int newest = std::stoi(server->refresh_token().substr(prefix.size()));
+  CHECK(rotation >= 3);
+  CHECK(newest - rotation <= 1);
   auto secrets = server->issued();
   secrets.push_back(o.client_secret);
+  secrets.push_back(o.refresh_token);
+  secrets.push_back(kept);
 
   // The endpoint goes away: the next renewal fails, which the metrics and /status show,
   // and a probe then fails at stage token (Dovecot cannot check tokens either).

@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "support.hpp"
+#include "token_server.hpp"
 
 namespace {
 
@@ -188,7 +189,9 @@ std::string rfc3339_utc(std::time_t t) {
   return buf;
 }
 
-std::string agent_config(int alertmanager_port) {
+// vip3 submits with an OAuth2 token from `token_url` (the mailcanary_oauth2_* series).
+std::string agent_config(int alertmanager_port, const std::string& token_url,
+                         const std::string& secret_file) {
   const std::time_t now = std::time(nullptr);
   std::string members;
   for (const auto& m : kVip1Members) {
@@ -208,7 +211,13 @@ std::string agent_config(int alertmanager_port) {
          members +
          "]\n\n"
          "[[target]]\nname = \"vip2\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n"
-         "members = [\"127.0.0.11:2525\"]\n";
+         "members = [\"127.0.0.11:2525\"]\n\n"
+         "[[oauth2]]\nname = \"idp\"\ntoken_url = \"" +
+         token_url + "\"\nclient_id = \"mc-client\"\nclient_secret_file = \"" + secret_file +
+         "\"\n\n"
+         "[[target]]\nname = \"vip3\"\nrcpt = \"canary@example.test\"\nmailbox = \"inbox\"\n"
+         "members = [\"127.0.0.22:2587\"]\nuser = \"canary\"\nauth = \"oauthbearer\"\n"
+         "oauth2 = \"idp\"\n";
 }
 
 // Metric families the exporter declares, read from its source: name -> is a histogram.
@@ -321,8 +330,14 @@ TEST_CASE("a real Prometheus scrapes the agent and runs the dashboard's and rule
 
   RefusingPort alertmanager;
   REQUIRE(alertmanager.port() > 0);
-  const std::string config_path =
-      itest::write_temp_file("prom-agent.toml", agent_config(alertmanager.port()));
+  itest::TokenServer::Options token_options;
+  token_options.port = itest::TokenServer::kTestbedPort;  // Dovecot checks its tokens
+  token_options.lifetime = std::chrono::seconds(600);
+  itest::TokenServer token_server(token_options);
+  const std::string config_path = itest::write_temp_file(
+      "prom-agent.toml",
+      agent_config(alertmanager.port(), token_server.token_url(),
+                   itest::write_temp_file("prom-idp.secret", token_options.client_secret)));
   itest::AgentProcess agent(config_path);
   const std::string agent_address = agent.http_address();
   REQUIRE(!agent_address.empty());
@@ -371,6 +386,8 @@ TEST_CASE("a real Prometheus scrapes the agent and runs the dashboard's and rule
       R"(mailcanary_probes_total{target="vip1",member="127.0.0.13:2525",class="perm_fail"} > 0)",
       R"(mailcanary_probes_total{target="vip1",member="127.0.0.14:2525",class="lost"} > 0)",
       R"(mailcanary_in_maintenance{target="vip2",member="127.0.0.11:2525"} == 1)",
+      R"(mailcanary_probes_total{target="vip3",member="127.0.0.22:2587",class="ok"} > 0)",
+      R"(mailcanary_oauth2_token_up{oauth2="idp"} == 1)",
       R"(mailcanary_alarm{target="vip1",member="127.0.0.12:2525"} == 1)",
       R"(mailcanary_member_up{target="vip1",member="127.0.0.14:2525"} == 0)",
       R"(mailcanary_alertmanager_send_failures_total > 0)",
@@ -458,7 +475,7 @@ TEST_CASE("a real Prometheus scrapes the agent and runs the dashboard's and rule
 
   // The template variables: label_values(metric, label) checked through the label API.
   const std::map<std::string, std::set<std::string>> expected_values = {
-      {"target", {"vip1", "vip2"}},
+      {"target", {"vip1", "vip2", "vip3"}},
       {"member", std::set<std::string>(kVip1Members.begin(), kVip1Members.end())}};
   int variables_checked = 0;
   for (const auto& v : dashboard["templating"]["list"]) {
