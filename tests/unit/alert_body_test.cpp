@@ -90,3 +90,26 @@ TEST_CASE("an IPv6 member is encoded in the link; a mailbox alert links to /stat
   CHECK(m["annotations"]["summary"] == "mailcanary cannot read mailbox inbox");
   CHECK(m["labels"]["severity"] == "critical");
 }
+
+TEST_CASE("a burn-rate alarm says so, with its ratios; the labels stay those of an outage",
+          "[alertmanager][burn]") {
+  AlertInfo a = outage("probe-a", "temp_fail", "rcpt");
+  a.rule = "burn_rate";
+  a.short_ratio = 1.0 / 3;
+  a.long_ratio = 0.4;
+  const auto j = body(a, {"http://a.example:9478", "", "a"});
+  const auto plain =
+      body(outage("probe-a", "temp_fail", "rcpt"), {"http://a.example:9478", "", "a"});
+  CHECK(j["labels"] == plain["labels"]);
+  const auto& ann = j["annotations"];
+  CHECK(ann["rule"] == "burn_rate");
+  CHECK(ann["short_window_failure_ratio"] == "0.3333");
+  CHECK(ann["long_window_failure_ratio"] == "0.4000");
+  CHECK(ann["description"].get<std::string>().find(
+            "fail too often for the error budget: 33.3% of the probes in the short window and "
+            "40.0% in the long one") != std::string::npos);
+  // The queued form keeps the rule and the ratios (an alert sent after a restart).
+  const auto back = decode_alert(encode_alert(a));
+  REQUIRE(back);
+  CHECK(*back == a);
+}

@@ -33,6 +33,28 @@ void track_maintenance(MemberStatus& s, SysTime now, bool inside, std::optional<
   s.maintenance_until.reset();
 }
 
+// Whether the burn-rate rule may raise now: not within a short window after a
+// maintenance window ended or an outage alarm cleared.
+bool burn_may_raise(const MemberStatus& s, const config::SlgConfig& slg, SysTime now) {
+  for (const auto& since : {s.maintenance_ended_at, s.outage_cleared_at}) {
+    if (since && now < *since + slg.burn_short_window) {
+      return false;
+    }
+  }
+  return true;
+}
+
+AlarmChange raise(MemberStatus& s, ResultClass cls, SysTime now, AlarmRule rule) {
+  if (s.in_maintenance) {
+    return AlarmChange::suppressed;
+  }
+  s.in_alarm = true;
+  s.alarm_since = now;
+  s.alarm_class = cls;
+  s.alarm_rule = rule;
+  return AlarmChange::raised;
+}
+
 AlarmChange on_good(MemberStatus& s, const config::SlgConfig& slg, SysTime now,
                     HealthChange& health) {
   s.consecutive_failures = 0;
@@ -40,6 +62,7 @@ AlarmChange on_good(MemberStatus& s, const config::SlgConfig& slg, SysTime now,
   s.failing_since.reset();
   ++s.consecutive_successes;
   s.last_success_at = now;
+  count_probe(s.burn, slg, true, now, false);
 
   if (!s.health_up) {
     s.health_up = true;
@@ -52,9 +75,19 @@ AlarmChange on_good(MemberStatus& s, const config::SlgConfig& slg, SysTime now,
   if (s.consecutive_successes < slg.recover_after) {
     return AlarmChange::pending;
   }
+  const bool by_burn = s.alarm_rule == AlarmRule::burn_rate;
+  if (by_burn && burn_ratios(s.burn, slg, now).short_ratio() > burn_threshold(slg)) {
+    return AlarmChange::pending;  // still failing too often in the short window
+  }
+  if (!by_burn) {
+    s.outage_cleared_at = now;
+  }
   s.in_alarm = false;
   s.alarm_since.reset();
   s.alarm_class.reset();
+  s.alarm_rule.reset();
+  s.alarm_short_ratio = 0;
+  s.alarm_long_ratio = 0;
   return AlarmChange::cleared;
 }
 
@@ -78,6 +111,7 @@ AlarmChange on_bad(MemberStatus& s, const config::SlgConfig& slg, ResultClass cl
       health = HealthChange::pending;
     }
   }
+  count_probe(s.burn, slg, false, now, s.consecutive_failures == 1);
   if (s.in_alarm) {
     return AlarmChange::unchanged;
   }
@@ -85,92 +119,19 @@ AlarmChange on_bad(MemberStatus& s, const config::SlgConfig& slg, ResultClass cl
   if (s.maintenance_ended_at) {
     clock_start = std::max(clock_start, *s.maintenance_ended_at);
   }
-  const bool due =
-      s.consecutive_failures >= kMinFailedProbes && now - clock_start >= slg.outage_window;
-  if (!due) {
-    return AlarmChange::pending;
+  if (s.consecutive_failures >= kMinFailedProbes && now - clock_start >= slg.outage_window) {
+    return raise(s, cls, now, AlarmRule::outage);
   }
-  if (s.in_maintenance) {
-    return AlarmChange::suppressed;
+  const BurnRatios r = burn_ratios(s.burn, slg, now);
+  if (burning(r, slg) && burn_may_raise(s, slg, now)) {
+    const AlarmChange c = raise(s, cls, now, AlarmRule::burn_rate);
+    if (c == AlarmChange::raised) {
+      s.alarm_short_ratio = r.short_ratio();
+      s.alarm_long_ratio = r.long_ratio();
+    }
+    return c;
   }
-  s.in_alarm = true;
-  s.alarm_since = now;
-  s.alarm_class = cls;
-  return AlarmChange::raised;
-}
-
-// --- JSON -----------------------------------------------------------------------------
-
-using nlohmann::json;
-
-constexpr int kEncodingVersion = 1;
-
-json time_value(const std::optional<SysTime>& t) {
-  if (!t) {
-    return nullptr;
-  }
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
-}
-
-json class_value(const std::optional<ResultClass>& c) {
-  if (!c) {
-    return nullptr;
-  }
-  return std::string(probes::to_string(*c));
-}
-
-// Readers: false when the key is present with a wrong type or value; a missing key or a
-// null leaves the default.
-bool read(const json& j, const char* key, bool& out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    return true;
-  }
-  if (!it->is_boolean()) {
-    return false;
-  }
-  out = it->get<bool>();
-  return true;
-}
-
-bool read(const json& j, const char* key, int& out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    return true;
-  }
-  if (!it->is_number_integer()) {
-    return false;
-  }
-  const auto v = it->get<std::int64_t>();
-  if (v < 0 || v > std::numeric_limits<int>::max()) {
-    return false;
-  }
-  out = static_cast<int>(v);
-  return true;
-}
-
-bool read(const json& j, const char* key, std::optional<SysTime>& out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    return true;
-  }
-  if (!it->is_number_integer()) {
-    return false;
-  }
-  out = SysTime{std::chrono::milliseconds(it->get<std::int64_t>())};
-  return true;
-}
-
-bool read(const json& j, const char* key, std::optional<ResultClass>& out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    return true;
-  }
-  if (!it->is_string()) {
-    return false;
-  }
-  out = probes::result_class_from_string(it->get<std::string>());
-  return out.has_value();
+  return AlarmChange::pending;
 }
 
 }  // namespace
@@ -183,6 +144,10 @@ Verdict verdict(ResultClass cls, const config::SlgConfig& slg) {
     return slg.late_is_failure ? Verdict::bad : Verdict::good;
   }
   return probes::is_target_failure(cls) ? Verdict::bad : Verdict::good;
+}
+
+std::string_view to_string(AlarmRule r) {
+  return r == AlarmRule::burn_rate ? "burn_rate" : "outage";
 }
 
 std::string_view to_string(AlarmChange c) {
@@ -280,59 +245,6 @@ AlarmChange observe_mailbox(MailboxStatus& s, config::Duration outage_window, bo
   s.in_alarm = true;
   s.alarm_since = now;
   return AlarmChange::raised;
-}
-
-std::string encode_member_status(const MemberStatus& s) {
-  json j = {
-      {"v", kEncodingVersion},
-      {"in_alarm", s.in_alarm},
-      {"alarm_since", time_value(s.alarm_since)},
-      {"alarm_class", class_value(s.alarm_class)},
-      {"failing_since", time_value(s.failing_since)},
-      {"consecutive_failures", s.consecutive_failures},
-      {"consecutive_successes", s.consecutive_successes},
-      {"consecutive_unknown", s.consecutive_unknown},
-      {"health_up", s.health_up},
-      {"health_since", time_value(s.health_since)},
-      {"last_class", class_value(s.last_class)},
-      {"last_probe_at", time_value(s.last_probe_at)},
-      {"last_success_at", time_value(s.last_success_at)},
-      {"last_failure_class", class_value(s.last_failure_class)},
-      {"last_failure_at", time_value(s.last_failure_at)},
-      {"in_maintenance", s.in_maintenance},
-      {"maintenance_until", time_value(s.maintenance_until)},
-      {"maintenance_ended_at", time_value(s.maintenance_ended_at)},
-  };
-  return j.dump();
-}
-
-std::optional<MemberStatus> decode_member_status(std::string_view text) {
-  const json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) {
-    return std::nullopt;
-  }
-  int version = kEncodingVersion;
-  if (!read(j, "v", version) || version > kEncodingVersion) {
-    return std::nullopt;
-  }
-  MemberStatus s;
-  const bool ok =
-      read(j, "in_alarm", s.in_alarm) && read(j, "alarm_since", s.alarm_since) &&
-      read(j, "alarm_class", s.alarm_class) && read(j, "failing_since", s.failing_since) &&
-      read(j, "consecutive_failures", s.consecutive_failures) &&
-      read(j, "consecutive_successes", s.consecutive_successes) &&
-      read(j, "consecutive_unknown", s.consecutive_unknown) && read(j, "health_up", s.health_up) &&
-      read(j, "health_since", s.health_since) && read(j, "last_class", s.last_class) &&
-      read(j, "last_probe_at", s.last_probe_at) && read(j, "last_success_at", s.last_success_at) &&
-      read(j, "last_failure_class", s.last_failure_class) &&
-      read(j, "last_failure_at", s.last_failure_at) &&
-      read(j, "in_maintenance", s.in_maintenance) &&
-      read(j, "maintenance_until", s.maintenance_until) &&
-      read(j, "maintenance_ended_at", s.maintenance_ended_at);
-  if (!ok) {
-    return std::nullopt;
-  }
-  return s;
 }
 
 }  // namespace mailcanary::agent

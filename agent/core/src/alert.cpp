@@ -12,6 +12,9 @@ std::string encode_alert(const AlertInfo& a) {
                         {"stage", a.stage},
                         {"smtp_code", a.smtp_code},
                         {"detail", a.detail},
+                        {"rule", a.rule},
+                        {"short_ratio", a.short_ratio},
+                        {"long_ratio", a.long_ratio},
                         {"starts_at_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                              a.starts_at.time_since_epoch())
                                              .count()}}
@@ -32,6 +35,9 @@ std::optional<AlertInfo> decode_alert(const std::string& text) {
     out.stage = j.value("stage", "");
     out.detail = j.value("detail", "");
     out.smtp_code = j.value("smtp_code", 0);
+    out.rule = j.value("rule", "");
+    out.short_ratio = j.value("short_ratio", 0.0);
+    out.long_ratio = j.value("long_ratio", 0.0);
     out.starts_at = SysTime(std::chrono::milliseconds(j.value("starts_at_ms", 0LL)));
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a value of the wrong type
@@ -53,6 +59,11 @@ AlertInfo member_alert(const std::string& target, const std::string& member, con
   a.smtp_code = last.smtp_code;
   a.detail = last.detail;
   a.starts_at = st.alarm_since.value_or(at);
+  if (st.alarm_rule) {
+    a.rule = std::string(to_string(*st.alarm_rule));
+    a.short_ratio = st.alarm_short_ratio;
+    a.long_ratio = st.alarm_long_ratio;
+  }
   return a;
 }
 

@@ -17,6 +17,13 @@ nlohmann::ordered_json member_json(const Snapshot& s, const MemberView& mv) {
   if (st.alarm_since) {
     m["alarm_since"] = rfc3339(*st.alarm_since);
   }
+  if (st.in_alarm && st.alarm_rule) {
+    m["alarm_rule"] = to_string(*st.alarm_rule);
+    if (*st.alarm_rule == AlarmRule::burn_rate) {
+      m["alarm_failure_ratios"] = {{"short_window", st.alarm_short_ratio},
+                                   {"long_window", st.alarm_long_ratio}};
+    }
+  }
   m["in_maintenance"] = st.in_maintenance;
   m["consecutive_failures"] = st.consecutive_failures;
   m["skipped"] = mv.skipped;

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,20 @@ std::string url_encode(const std::string& s) {
   return out;
 }
 
+// "33.3%"
+std::string percent(double ratio) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", ratio * 100);
+  return buf;
+}
+
+// "0.3333"
+std::string ratio_text(double ratio) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", ratio);
+  return buf;
+}
+
 }  // namespace
 
 std::string alert_body(const AlertInfo& a, bool resolved, SysTime now,
@@ -52,14 +67,27 @@ std::string alert_body(const AlertInfo& a, bool resolved, SysTime now,
        mailbox ? "mailcanary has failed to read mailbox " + a.member + " since " +
                      rfc3339(a.starts_at) +
                      ": canaries of the targets using it cannot be confirmed. Last: " + a.detail
-               : "Canaries through " + a.target + " member " + a.member + " have failed since " +
-                     rfc3339(a.starts_at) + ", longer than the outage window. Last result: " +
-                     last + (a.detail.empty() ? "" : ": " + a.detail)},
+       : a.rule == "burn_rate"
+           ? "Canaries through " + a.target + " member " + a.member +
+                 " fail too often for the error budget: " + percent(a.short_ratio) +
+                 " of the probes in the short window and " + percent(a.long_ratio) +
+                 " in the long one when raised at " + rfc3339(a.starts_at) +
+                 ". Last failure: " + last + (a.detail.empty() ? "" : ": " + a.detail)
+           : "Canaries through " + a.target + " member " + a.member + " have failed since " +
+                 rfc3339(a.starts_at) + ", longer than the outage window. Last result: " + last +
+                 (a.detail.empty() ? "" : ": " + a.detail)},
       {"agent", agent},
       {"class", a.cls},
       {"stage", a.stage},
       {"smtp_code", std::to_string(a.smtp_code)},
       {"detail", a.detail}};
+  if (!a.rule.empty()) {
+    annotations["rule"] = a.rule;
+  }
+  if (a.rule == "burn_rate") {
+    annotations["short_window_failure_ratio"] = ratio_text(a.short_ratio);
+    annotations["long_window_failure_ratio"] = ratio_text(a.long_ratio);
+  }
   if (!links.runbook_url.empty()) {
     annotations["runbook_url"] = links.runbook_url;
   }

@@ -176,6 +176,12 @@ struct SlgConfig {
   int recover_after = 2;
   int health_fail_after = 2;
   bool late_is_failure = false;
+  // Error-budget (burn-rate) alarms, agent/core/burn.hpp.
+  double objective = 0.995;  // the share of probes that must be good ("99.5%")
+  double burn_rate = 14.4;   // 0: no burn-rate alarms
+  Duration burn_long_window = std::chrono::hours(1);
+  Duration burn_short_window = std::chrono::minutes(5);
+  int burn_min_results = 10;  // in the long window, before a ratio is judged
 };
 
 struct MaintenanceWindow {

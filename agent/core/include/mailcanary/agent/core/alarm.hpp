@@ -29,6 +29,21 @@
 // The alarm keeps the class that raised it (alarm_class) until it clears, so the alert's
 // labels stay stable while it fires.
 //
+// Error budget (burn.hpp; a second way to raise the same alarm, alarm_rule says which):
+//   every good and bad probe is counted in the member's BurnWindow;
+//   raised   on a bad probe when not in alarm and burning(): both windows above
+//            burn_rate x (1 - objective), the long one holding burn_min_results and at
+//            least two separate failure runs. One run however long (a blip, an outage in
+//            progress) is the outage window's to judge, so blips and outages alarm
+//            exactly as they would without the budget. Not in maintenance (suppressed),
+//            nor within burn_short_window after a maintenance window ended or an outage
+//            alarm cleared (the short window must first hold only what came after). The
+//            ratios at the raise are kept.
+//   cleared  on a good probe when raised by burn_rate, consecutive_successes >=
+//            recover_after and the short window's ratio is at or below the threshold.
+// A member failing one probe in three therefore alarms once and stays in alarm while it
+// goes on; one failing one probe in a hundred never burns (1% < 7.2%).
+//
 // Health (the load-balancer view, fast, not suppressed by maintenance: the LB must still
 // drain a broken member):
 //   down     on a bad probe when up and consecutive_failures >= health_fail_after
@@ -73,6 +88,7 @@
 #include <string>
 #include <string_view>
 
+#include "mailcanary/agent/core/burn.hpp"
 #include "mailcanary/config/config.hpp"
 #include "mailcanary/probes/result.hpp"
 
@@ -81,6 +97,10 @@ namespace mailcanary::agent {
 using SysTime = std::chrono::system_clock::time_point;
 
 enum class Verdict { good, bad, unknown };
+
+/// Which rule raised a member's alarm.
+enum class AlarmRule { outage, burn_rate };
+std::string_view to_string(AlarmRule r);
 
 /// How one probe counts for the alarm and health state (see the table above).
 Verdict verdict(probes::ResultClass cls, const config::SlgConfig& slg);
@@ -92,6 +112,9 @@ struct MemberStatus {
   bool in_alarm = false;
   std::optional<SysTime> alarm_since;              // when it was raised
   std::optional<probes::ResultClass> alarm_class;  // the class that raised it
+  std::optional<AlarmRule> alarm_rule;             // the rule that raised it
+  double alarm_short_ratio = 0;                    // burn_rate: the ratios when raised
+  double alarm_long_ratio = 0;
   // The current run of bad probes.
   std::optional<SysTime> failing_since;  // first bad probe of the run; nullopt: not failing
   int consecutive_failures = 0;
@@ -110,6 +133,9 @@ struct MemberStatus {
   bool in_maintenance = false;
   std::optional<SysTime> maintenance_until;     // end of the window, while inside
   std::optional<SysTime> maintenance_ended_at;  // end of the last window left
+  // Error budget.
+  BurnWindow burn;
+  std::optional<SysTime> outage_cleared_at;  // the last outage alarm's clearing
 
   bool operator==(const MemberStatus&) const = default;
 };

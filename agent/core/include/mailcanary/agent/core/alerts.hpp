@@ -17,6 +17,9 @@ namespace mailcanary::agent {
 struct AlertInfo {
   std::string target, member, cls, instance, stage, detail;
   int smtp_code = 0;
+  std::string rule;        // "outage", "burn_rate" (members), "" (mailboxes, older queues)
+  double short_ratio = 0;  // burn_rate: the failure ratios when the alarm was raised
+  double long_ratio = 0;
   SysTime starts_at{};
   bool operator==(const AlertInfo&) const = default;
 };
