@@ -119,11 +119,8 @@ void ImapSession::connect() {
 }
 
 void ImapSession::login_with_token() {
-  const std::string how = " with " + std::string(sasl_mechanism(cfg_.auth));
   if (token_.value.empty()) {
-    throw MailboxError(link_.label + ": cannot log in as " + cfg_.user + how + ": " +
-                           (token_.error.empty() ? "no OAuth2 token" : token_.error),
-                       true);
+    throw no_token_error(link_.label, cfg_, token_);
   }
   const bool sasl_ir = mailimap_has_extension(imap_.get(), "SASL-IR") != 0;
   const SaslOutcome out =
@@ -134,19 +131,9 @@ void ImapSession::login_with_token() {
     has_capability("IMAP4rev1");  // what the server offers once logged in (IDLE, UIDPLUS)
     return;
   }
-  std::string msg = link_.label + ": login as " + cfg_.user + how;
-  const std::string cut = guard_failure(imap_->imap_stream);
-  if (!cut.empty()) {
-    msg += " failed: " + cut;
-  } else if (out.verdict == SaslOutcome::Verdict::refused) {
-    msg += " refused; the server said: " + out.said;
-  } else {
-    msg += " failed: " + (out.said.empty() ? std::string("the connection broke")
-                                           : "unexpected answer: " + out.said);
-  }
-  const bool refused = out.verdict == SaslOutcome::Verdict::refused;
+  MailboxError error = sasl_login_error(link_.label, cfg_, out, guard_failure(imap_->imap_stream));
   drop();
-  throw MailboxError(msg, refused, refused);
+  throw error;
 }
 
 bool ImapSession::has_capability(const char* name) {

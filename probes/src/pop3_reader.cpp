@@ -194,31 +194,17 @@ class Pop3Reader final : public WakeableReader {
   }
 
   void login_with_token(mailpop3* pop) {
-    const std::string how = " with " + std::string(sasl_mechanism(cfg_.auth));
     if (token_.value.empty()) {
-      throw MailboxError(link_.label + ": cannot log in as " + cfg_.user + how + ": " +
-                             (token_.error.empty() ? "no OAuth2 token" : token_.error),
-                         true);
+      throw no_token_error(link_.label, cfg_, token_);
     }
     const SaslOutcome out =
         pop3_sasl_login(pop->pop3_stream, pop->pop3_stream_buffer, cfg_.auth,
                         sasl_initial_response(cfg_.auth, cfg_.user, token_.value));
-    if (out.verdict == SaslOutcome::Verdict::ok) {
-      pop->pop3_state = kPop3Transaction;
-      return;
+    if (out.verdict != SaslOutcome::Verdict::ok) {
+      // The Session drops the connection, no QUIT.
+      throw sasl_login_error(link_.label, cfg_, out, guard_failure(pop->pop3_stream));
     }
-    std::string msg = link_.label + ": login as " + cfg_.user + how;
-    const std::string cut = guard_failure(pop->pop3_stream);
-    if (!cut.empty()) {
-      msg += " failed: " + cut;
-    } else if (out.verdict == SaslOutcome::Verdict::refused) {
-      msg += " refused; the server said: " + out.said;
-    } else {
-      msg += " failed: " + (out.said.empty() ? std::string("the connection broke")
-                                             : "unexpected answer: " + out.said);
-    }
-    const bool refused = out.verdict == SaslOutcome::Verdict::refused;
-    throw MailboxError(msg, refused, refused);  // the Session drops it, no QUIT
+    pop->pop3_state = kPop3Transaction;
   }
 
   bool has_capability(mailpop3* pop, const char* name) {

@@ -79,6 +79,30 @@ std::string sasl_initial_response(config::AuthMethod method, std::string_view us
   return base64(raw);
 }
 
+MailboxError sasl_login_error(const std::string& label, const config::MailboxConfig& cfg,
+                              const SaslOutcome& out, const std::string& cut) {
+  std::string msg =
+      label + ": login as " + cfg.user + " with " + std::string(sasl_mechanism(cfg.auth));
+  const bool refused = cut.empty() && out.verdict == SaslOutcome::Verdict::refused;
+  if (!cut.empty()) {
+    msg += " failed: " + cut;
+  } else if (refused) {
+    msg += " refused; the server said: " + out.said;
+  } else {
+    msg += " failed: " + (out.said.empty() ? std::string("the connection broke")
+                                           : "unexpected answer: " + out.said);
+  }
+  return MailboxError(msg, refused, refused);
+}
+
+MailboxError no_token_error(const std::string& label, const config::MailboxConfig& cfg,
+                            const LoginToken& token) {
+  return MailboxError(label + ": cannot log in as " + cfg.user + " with " +
+                          std::string(sasl_mechanism(cfg.auth)) + ": " +
+                          (token.error.empty() ? "no OAuth2 token" : token.error),
+                      true);
+}
+
 SaslOutcome imap_sasl_login(mailstream* stream, MMAPString* buffer, std::string_view tag,
                             config::AuthMethod method, const std::string& initial_response,
                             bool sasl_ir) {

@@ -22,6 +22,16 @@ struct SaslOutcome {
   std::string said;  // the server's last line, printable and bounded ("" if none)
 };
 
+/// Why a login with a token did not work, as the reader's MailboxError: refused (the
+/// token's fault: permanent and token_refused) or broken (`cut`: why the connection's
+/// guard cut it, "" if it did not). `label`: "imap HOST:PORT".
+MailboxError sasl_login_error(const std::string& label, const config::MailboxConfig& cfg,
+                              const SaslOutcome& out, const std::string& cut);
+
+/// A login that cannot start: no token (`token.error` says why).
+MailboxError no_token_error(const std::string& label, const config::MailboxConfig& cfg,
+                            const LoginToken& token);
+
 /// IMAP AUTHENTICATE with `tag`, the initial response on the command line when
 /// `sasl_ir` (the server offers SASL-IR), else after the server's "+".
 SaslOutcome imap_sasl_login(mailstream* stream, MMAPString* buffer, std::string_view tag,

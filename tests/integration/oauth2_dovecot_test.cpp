@@ -99,9 +99,7 @@ itest::CommandResult curl_oauthbearer(const std::string& url, const std::string&
 
 TEST_CASE("the test bed takes XOAUTH2 and OAUTHBEARER logins checked by introspection",
           "[integration][oauth2][dovecot]") {
-  itest::TokenServer::Options o;
-  o.port = itest::TokenServer::kTestbedPort;
-  o.lifetime = std::chrono::seconds(4);
+  const auto o = itest::TokenServer::for_testbed(std::chrono::seconds(4));
   itest::TokenServer server(o);
   mailcanary::probes::TokenEndpoint e;
   e.name = "idp";

@@ -125,9 +125,7 @@ double metric_sum(const std::string& metrics, const std::string& name,
 
 TEST_CASE("the readers log in with XOAUTH2 and OAUTHBEARER, IMAP and POP3, in and out of process",
           "[integration][oauth2][login]") {
-  itest::TokenServer::Options o;
-  o.port = itest::TokenServer::kTestbedPort;
-  o.lifetime = std::chrono::seconds(60);
+  const auto o = itest::TokenServer::for_testbed(std::chrono::seconds(60));
   itest::TokenServer server(o);
   mailcanary::probes::SystemClock clock;
   auto source = std::make_shared<mailcanary::probes::TokenSource>(endpoint(server, o), clock);
@@ -152,9 +150,7 @@ TEST_CASE("the readers log in with XOAUTH2 and OAUTHBEARER, IMAP and POP3, in an
 
 TEST_CASE("a token the server refuses is replaced once; one always refused is a clear error",
           "[integration][oauth2][login]") {
-  itest::TokenServer::Options o;
-  o.port = itest::TokenServer::kTestbedPort;
-  o.lifetime = std::chrono::seconds(60);
+  const auto o = itest::TokenServer::for_testbed(std::chrono::seconds(60));
   itest::TokenServer server(o);
   mailcanary::probes::SystemClock clock;
   for (auto protocol : {MailboxProtocol::imap, MailboxProtocol::pop3}) {
@@ -202,9 +198,7 @@ TEST_CASE("a token the server refuses is replaced once; one always refused is a 
 
 TEST_CASE("probe: SMTP submission and mailboxes with OAuth2 deliver and confirm",
           "[integration][oauth2][probe]") {
-  itest::TokenServer::Options o;
-  o.port = itest::TokenServer::kTestbedPort;
-  o.lifetime = std::chrono::seconds(60);
+  const auto o = itest::TokenServer::for_testbed(std::chrono::seconds(60));
   itest::TokenServer server(o);
   const std::string secret = itest::write_temp_file("idp.secret", o.client_secret + "\n");
   itest::CommandResult cmd;
@@ -238,8 +232,7 @@ TEST_CASE("probe: SMTP submission and mailboxes with OAuth2 deliver and confirm"
 
 TEST_CASE("probe: a wrong secret, a revoked refresh token, an endpoint down: auth_error at token",
           "[integration][oauth2][probe]") {
-  itest::TokenServer::Options o;
-  o.port = itest::TokenServer::kTestbedPort;
+  const auto o = itest::TokenServer::for_testbed(std::chrono::seconds(3));
   itest::TokenServer server(o);
   const std::string right = itest::write_temp_file("idp-right.secret", o.client_secret + "\n");
   const std::string wrong = itest::write_temp_file("idp-wrong.secret", "not-the-secret-5c2f\n");
@@ -281,9 +274,7 @@ TEST_CASE("probe: a wrong secret, a revoked refresh token, an endpoint down: aut
 
 TEST_CASE("an agent stays ok over several token lifetimes and shows an endpoint outage",
           "[integration][oauth2][agent]") {
-  itest::TokenServer::Options o;
-  o.port = itest::TokenServer::kTestbedPort;
-  o.lifetime = std::chrono::seconds(3);  // renewed every 2.7 s
+  const auto o = itest::TokenServer::for_testbed(std::chrono::seconds(3));
   auto server = std::make_unique<itest::TokenServer>(o);
   const std::string secret = itest::write_temp_file("idp-agent.secret", o.client_secret + "\n");
   // The refresh-token grant: each renewal rotates the refresh token, written back.

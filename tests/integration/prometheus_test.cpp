@@ -330,9 +330,8 @@ TEST_CASE("a real Prometheus scrapes the agent and runs the dashboard's and rule
 
   RefusingPort alertmanager;
   REQUIRE(alertmanager.port() > 0);
-  itest::TokenServer::Options token_options;
-  token_options.port = itest::TokenServer::kTestbedPort;  // Dovecot checks its tokens
-  token_options.lifetime = std::chrono::seconds(600);
+  // Dovecot checks the tokens with it.
+  const auto token_options = itest::TokenServer::for_testbed(std::chrono::seconds(600));
   itest::TokenServer token_server(token_options);
   const std::string config_path = itest::write_temp_file(
       "prom-agent.toml",

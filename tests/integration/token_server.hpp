@@ -27,6 +27,14 @@ class TokenServer {
   };
   /// Where the test bed's Dovecot checks bearer tokens (dovecot-oauth2.conf.ext.in).
   static constexpr int kTestbedPort = 1480;
+  /// Options for the server the test bed's Dovecot asks (on kTestbedPort), issuing tokens
+  /// that live `lifetime`.
+  static Options for_testbed(std::chrono::seconds lifetime) {
+    Options o;
+    o.port = kTestbedPort;
+    o.lifetime = lifetime;
+    return o;
+  }
   explicit TokenServer(Options options);
   ~TokenServer();
   TokenServer(const TokenServer&) = delete;

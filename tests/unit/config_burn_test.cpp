@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config_messages.hpp"
 #include "mailcanary/config/config.hpp"
 #include "temp_dir.hpp"
 
@@ -36,13 +37,7 @@ class Files {
   mailcanary::testing::TempDir dir_;
 };
 
-std::vector<std::string> messages(const LoadResult& result) {
-  std::vector<std::string> out;
-  for (const auto& error : result.errors) {
-    out.push_back(error.to_string());
-  }
-  return out;
-}
+using mailcanary::testing::messages;
 
 }  // namespace
 

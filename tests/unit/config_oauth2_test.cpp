@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config_messages.hpp"
 #include "mailcanary/config/config.hpp"
 #include "temp_dir.hpp"
 
@@ -41,13 +42,7 @@ class Files {
   mailcanary::testing::TempDir dir_;
 };
 
-std::vector<std::string> messages(const LoadResult& result) {
-  std::vector<std::string> out;
-  for (const auto& error : result.errors) {
-    out.push_back(error.to_string());
-  }
-  return out;
-}
+using mailcanary::testing::messages;
 
 const std::string kIdp =
     "[[oauth2]]\nname = \"idp\"\ntoken_url = \"https://login.example.test/t/oauth2/v2.0/token\"\n"

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config_messages.hpp"
 #include "mailcanary/config/config.hpp"
 
 namespace {
@@ -46,13 +47,7 @@ class TempDir {
   fs::path path_;
 };
 
-std::vector<std::string> messages(const LoadResult& result) {
-  std::vector<std::string> out;
-  for (const auto& error : result.errors) {
-    out.push_back(error.to_string());
-  }
-  return out;
-}
+using mailcanary::testing::messages;
 
 std::string replace_all(std::string text, const std::string& from, const std::string& to) {
   for (std::size_t pos = text.find(from); pos != std::string::npos;
