@@ -95,11 +95,11 @@ TEST_CASE("the header's worked example runs as documented", "[alarm]") {
   CHECK(m.after(5min, kFail) == Transitions{AlarmChange::pending, HealthChange::unchanged});
   CHECK(m.after(5min, kFail) == Transitions{AlarmChange::raised, HealthChange::unchanged});
   CHECK(m.state.alarm_since == kT0 + 15min);
-  CHECK(m.after(5min, kOk) == Transitions{AlarmChange::pending, HealthChange::went_up});
-  CHECK(m.after(5min, kFail) == Transitions{AlarmChange::unchanged, HealthChange::pending});
+  CHECK(m.after(5min, kOk) == Transitions{AlarmChange::pending, HealthChange::pending});
+  CHECK(m.after(5min, kFail) == Transitions{AlarmChange::unchanged, HealthChange::unchanged});
   CHECK(m.state.failing_since == kT0 + 25min);
-  CHECK(m.after(5min, kOk) == Transitions{AlarmChange::pending, HealthChange::unchanged});
-  CHECK(m.after(5min, kOk) == Transitions{AlarmChange::cleared, HealthChange::unchanged});
+  CHECK(m.after(5min, kOk) == Transitions{AlarmChange::pending, HealthChange::pending});
+  CHECK(m.after(5min, kOk) == Transitions{AlarmChange::cleared, HealthChange::went_up});
   CHECK_FALSE(m.state.in_alarm);
   CHECK_FALSE(m.state.alarm_since);
   CHECK_FALSE(m.state.alarm_class);
@@ -216,7 +216,7 @@ TEST_CASE("a new run after recovery must last outage_window again", "[alarm]") {
   CHECK(m.after(1min, kFail).alarm == AlarmChange::raised);
 }
 
-TEST_CASE("health goes DOWN at exactly health_fail_after failures and UP after one good probe",
+TEST_CASE("health goes DOWN at exactly health_fail_after failures, UP after recover_after good",
           "[alarm]") {
   Member m;
   m.config.health_fail_after = 3;
@@ -228,9 +228,11 @@ TEST_CASE("health goes DOWN at exactly health_fail_after failures and UP after o
   CHECK_FALSE(m.state.health_up);
   CHECK(m.state.health_since == kT0 + 2min);
   CHECK(m.after(1min, kFail).health == HealthChange::unchanged);
+  CHECK(m.after(1min, kOk).health == HealthChange::pending);  // 1 of recover_after (2)
+  CHECK_FALSE(m.state.health_up);
   CHECK(m.after(1min, kOk).health == HealthChange::went_up);
   CHECK(m.state.health_up);
-  CHECK(m.state.health_since == kT0 + 4min);
+  CHECK(m.state.health_since == kT0 + 5min);
   CHECK(m.after(1min, kOk).health == HealthChange::unchanged);
   // Down again needs a full new run.
   CHECK(m.after(1min, kFail).health == HealthChange::pending);

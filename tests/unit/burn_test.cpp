@@ -198,3 +198,49 @@ TEST_CASE("the window and the rule survive a restart (encode, decode)", "[burn]"
   text.replace(at, 5, "\"r\":[\"x\",");
   CHECK_FALSE(decode_member_status(text));
 }
+
+TEST_CASE("health: one probe in three failing goes DOWN and stays DOWN, no flapping",
+          "[burn][health]") {
+  Member m;
+  int downs = 0, ups = 0;
+  for (int i = 0; i < 180; ++i) {
+    const auto t = m.after(1min, i % 3 == 0 ? kFail : kOk);
+    downs += t.health == HealthChange::went_down;
+    ups += t.health == HealthChange::went_up;
+  }
+  CHECK(downs == 1);
+  CHECK(ups == 0);
+  CHECK_FALSE(m.state.health_up);
+  // Fixed: back once the short window holds no two failure runs (and 2 good probes).
+  std::optional<SysTime> up_at;
+  const SysTime last_failure = *m.state.last_failure_at;
+  for (int i = 0; i < 20; ++i) {
+    if (m.after(1min, kOk).health == HealthChange::went_up) {
+      up_at = m.now;
+    }
+  }
+  REQUIRE(up_at);
+  CHECK(*up_at - last_failure <= 6min);
+  // The same with the budget off: DOWN at two failures in a row only, which a 1-in-3
+  // member never has, so it stays UP and keeps getting mail it loses a third of.
+  Member off;
+  off.config.burn_rate = 0;
+  for (int i = 0; i < 180; ++i) {
+    CHECK(off.after(1min, i % 3 == 0 ? kFail : kOk).health != HealthChange::went_down);
+  }
+}
+
+TEST_CASE("health: one in a hundred stays UP; after one outage run UP at recover_after",
+          "[burn][health]") {
+  Member m;
+  for (int i = 0; i < 24 * 60; ++i) {
+    CHECK(m.after(1min, i % 100 == 7 ? kFail : kOk).health != HealthChange::went_down);
+  }
+  CHECK(m.state.health_up);
+  for (int i = 0; i < 3; ++i) {
+    m.after(1min, kFail);
+  }
+  CHECK_FALSE(m.state.health_up);
+  CHECK(m.after(1min, kOk).health == HealthChange::pending);
+  CHECK(m.after(1min, kOk).health == HealthChange::went_up);  // one run: not flapping
+}

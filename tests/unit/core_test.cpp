@@ -100,6 +100,8 @@ TEST_CASE("a blip shorter than the outage window raises nothing; a longer outage
   auto second = probe(d, ResultClass::temp_fail);
   CHECK(notifications(second).empty());
   CHECK(log_text(second).find("health DOWN") != std::string::npos);
+  CHECK(log_text(probe(d, ResultClass::ok, Stage::connect)).find("health UP") ==
+        std::string::npos);  // 1 of recover_after (2)
   auto good = probe(d, ResultClass::ok, Stage::connect);
   CHECK(log_text(good).find("health UP") != std::string::npos);
   CHECK_FALSE(d.view("t", kM)->status.in_alarm);

@@ -65,9 +65,16 @@ AlarmChange on_good(MemberStatus& s, const config::SlgConfig& slg, SysTime now,
   count_probe(s.burn, slg, true, now, false);
 
   if (!s.health_up) {
-    s.health_up = true;
-    s.health_since = now;
-    health = HealthChange::went_up;
+    // Back after recover_after good probes, and not while the member fails on and off
+    // in the short window: a load balancer would send it mail it then loses.
+    if (s.consecutive_successes >= slg.recover_after &&
+        !flapping(burn_ratios(s.burn, slg, now), slg)) {
+      s.health_up = true;
+      s.health_since = now;
+      health = HealthChange::went_up;
+    } else {
+      health = HealthChange::pending;
+    }
   }
   if (!s.in_alarm) {
     return AlarmChange::unchanged;
@@ -112,6 +119,11 @@ AlarmChange on_bad(MemberStatus& s, const config::SlgConfig& slg, ResultClass cl
     }
   }
   count_probe(s.burn, slg, false, now, s.consecutive_failures == 1);
+  if (s.health_up && burning(burn_ratios(s.burn, slg, now), slg)) {
+    s.health_up = false;  // failing on and off too often: the same test as the budget alarm
+    s.health_since = now;
+    health = HealthChange::went_down;
+  }
   if (s.in_alarm) {
     return AlarmChange::unchanged;
   }

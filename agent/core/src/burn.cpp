@@ -90,6 +90,7 @@ BurnRatios burn_ratios(const BurnWindow& w, const config::SlgConfig& slg,
   r.long_total = longer.total;
   r.long_bad = longer.bad;
   r.long_runs = longer.runs;
+  r.short_runs = shorter.runs;
   return r;
 }
 
@@ -97,6 +98,11 @@ bool burning(const BurnRatios& r, const config::SlgConfig& slg) {
   const double threshold = burn_threshold(slg);
   return threshold > 0 && r.long_total >= static_cast<std::uint32_t>(slg.burn_min_results) &&
          r.long_runs >= 2 && r.long_ratio() > threshold && r.short_ratio() > threshold;
+}
+
+bool flapping(const BurnRatios& r, const config::SlgConfig& slg) {
+  const double threshold = burn_threshold(slg);
+  return threshold > 0 && r.short_runs >= 2 && r.short_ratio() > threshold;
 }
 
 }  // namespace mailcanary::agent

@@ -46,8 +46,13 @@
 //
 // Health (the load-balancer view, fast, not suppressed by maintenance: the LB must still
 // drain a broken member):
-//   down     on a bad probe when up and consecutive_failures >= health_fail_after
-//   up       on the first good probe when down. A member starts UP.
+//   down     on a bad probe when up and consecutive_failures >= health_fail_after, or
+//            when burning() (failing on and off too often: the budget alarm's test)
+//   up       on a good probe when down, consecutive_successes >= recover_after and the
+//            short window not flapping() (above the threshold with two failure runs
+//            or more). A member starts UP. So a member losing a third of its mail
+//            stays DOWN instead of coming back at each good probe; after one outage run
+//            it is back after recover_after good probes.
 //
 // Maintenance (the caller passes maintenance_end(windows, target, at), i.e. when the
 // window covering the probe ends, or nullopt outside maintenance):
@@ -66,10 +71,10 @@
 //   10:05 bad   failures 2, 5m  < 15m             alarm pending,   health DOWN
 //   10:10 bad   failures 3, 10m < 15m             alarm pending
 //   10:15 bad   failures 4, 15m >= 15m            alarm RAISED
-//   10:20 good  successes 1, failures reset       alarm pending,   health UP
-//   10:25 bad   successes reset, failing_since 10:25  alarm unchanged, health pending
-//   10:30 good  successes 1, failures reset       alarm pending
-//   10:35 good  successes 2 >= 2                  alarm CLEARED
+//   10:20 good  successes 1, failures reset       alarm pending,   health pending
+//   10:25 bad   successes reset, failing_since 10:25  alarm unchanged
+//   10:30 good  successes 1, failures reset       alarm pending,   health pending
+//   10:35 good  successes 2 >= 2                  alarm CLEARED,   health UP
 // A single bad probe between good ones raises nothing; with probes every 20 minutes the
 // alarm is raised at the 2nd bad probe (20m >= 15m and 2 probes). If the member instead
 // keeps failing through a maintenance window 10:02-10:12, 10:05 and 10:10 are recorded

@@ -40,7 +40,8 @@ struct BurnWindow {
 struct BurnRatios {
   std::uint32_t short_total = 0, short_bad = 0;
   std::uint32_t long_total = 0, long_bad = 0;
-  std::uint32_t long_runs = 0;  // failure runs started in the long window
+  std::uint32_t long_runs = 0;   // failure runs started in the long window
+  std::uint32_t short_runs = 0;  // ... and in the short one
   double short_ratio() const { return short_total ? double(short_bad) / short_total : 0; }
   double long_ratio() const { return long_total ? double(long_bad) / long_total : 0; }
 };
@@ -61,5 +62,9 @@ BurnRatios burn_ratios(const BurnWindow& w, const config::SlgConfig& slg,
 /// Both windows above the threshold, the long one holding enough results to judge and two
 /// failure runs or more.
 bool burning(const BurnRatios& r, const config::SlgConfig& slg);
+
+/// The short window above the threshold with two failure runs or more in it: the member
+/// fails intermittently right now (its load-balancer health stays DOWN).
+bool flapping(const BurnRatios& r, const config::SlgConfig& slg);
 
 }  // namespace mailcanary::agent
