@@ -405,8 +405,12 @@ void SwitchableRelay::serve() {
       return;
     }
     std::lock_guard lock(threads_mutex_);
-    threads_.emplace_back([this, c] {
-      const Mode mode = mode_.load();
+    Mode mode = mode_.load();
+    const int every = fail_every_.load();
+    if (mode == Mode::forward && every > 0 && counted_++ % every == 0) {
+      mode = Mode::tempfail;
+    }
+    threads_.emplace_back([this, c, mode] {
       switch (mode) {
         case Mode::forward:
           relay(c);

@@ -118,6 +118,12 @@ class SwitchableRelay {
   SwitchableRelay(const SwitchableRelay&) = delete;
   SwitchableRelay& operator=(const SwitchableRelay&) = delete;
   void set_mode(Mode m) { mode_ = m; }
+  /// From now on, in `forward` mode, every `n`th connection (the 1st, n+1st ...) gets a
+  /// tempfail instead (a member losing 1 in n); 0: none.
+  void set_fail_every(int n) {
+    fail_every_ = n;
+    counted_ = 0;
+  }
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
@@ -128,6 +134,8 @@ class SwitchableRelay {
   std::string upstream_host_;
   int upstream_port_;
   std::atomic<Mode> mode_{Mode::forward};
+  std::atomic<int> fail_every_{0};
+  std::atomic<int> counted_{0};
   int listen_fd_ = -1;
   int port_ = 0;
   int stop_pipe_[2] = {-1, -1};
