@@ -91,13 +91,15 @@ BurnRatios burn_ratios(const BurnWindow& w, const config::SlgConfig& slg,
   r.long_bad = longer.bad;
   r.long_runs = longer.runs;
   r.short_runs = shorter.runs;
+  r.covered = now - w.first_ms >= slg.burn_long_window.count();
   return r;
 }
 
 bool burning(const BurnRatios& r, const config::SlgConfig& slg) {
   const double threshold = burn_threshold(slg);
-  return threshold > 0 && r.long_total >= static_cast<std::uint32_t>(slg.burn_min_results) &&
-         r.long_runs >= 2 && r.long_ratio() > threshold && r.short_ratio() > threshold;
+  return threshold > 0 && r.covered &&
+         r.long_total >= static_cast<std::uint32_t>(slg.burn_min_results) && r.long_runs >= 2 &&
+         r.long_ratio() > threshold && r.short_ratio() > threshold;
 }
 
 bool flapping(const BurnRatios& r, const config::SlgConfig& slg) {

@@ -32,12 +32,12 @@
 // Error budget (burn.hpp; a second way to raise the same alarm, alarm_rule says which):
 //   every good and bad probe is counted in the member's BurnWindow;
 //   raised   on a bad probe when not in alarm and burning(): both windows above
-//            burn_rate x (1 - objective), the long one holding burn_min_results and at
-//            least two separate failure runs. One run however long (a blip, an outage in
-//            progress) is the outage window's to judge, so blips and outages alarm
-//            exactly as they would without the budget. Not in maintenance (suppressed),
-//            nor within burn_short_window after a maintenance window ended or an outage
-//            alarm cleared (the short window must first hold only what came after). The
+//            burn_rate x (1 - objective), the counts reaching back over the whole long
+//            window, holding burn_min_results and at least two separate failure runs. One run
+//            however long (a blip, an outage in progress) is the outage window's to judge, so blips
+//            and outages alarm exactly as they would without the budget. Not in maintenance
+//            (suppressed), nor within burn_short_window after a maintenance window ended or an
+//            outage alarm cleared (the short window must first hold only what came after). The
 //            ratios at the raise are kept.
 //   cleared  on a good probe when raised by burn_rate, consecutive_successes >=
 //            recover_after and the short window's ratio is at or below the threshold.

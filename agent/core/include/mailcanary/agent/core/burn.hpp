@@ -5,11 +5,12 @@
 // Objective 99.5% leaves an error budget of 0.5% of the probes. A burn rate of 14.4
 // spends it 14.4 times faster than it may, which is a failure ratio of
 //   threshold = burn_rate x (1 - objective) = 7.2%.
-// A member burns when the failure ratio over BOTH windows is above the threshold, the
-// long window holds at least burn_min_results results (so one failure among the first
-// few probes after a start is not a 100% ratio) and its failures come from at least two
-// separate runs of consecutive failures (one run, a blip or an outage, is the outage
-// window's to judge: a partial failure interleaves failures with successes). The long window says
+// A member burns when the failure ratio over BOTH windows is above the threshold and the
+// long window is enough to judge: the member has been probed for the whole long window
+// and it holds at least burn_min_results results (a few blips in the first minutes after
+// a start are not a budget spent), and its failures come from at least two separate runs
+// of consecutive failures (one run, a blip or an outage, is the outage window's to
+// judge: a partial failure interleaves failures with successes). The long window says
 // the failures are not a blip; the short one says they are still happening, and makes the alarm
 // clear soon after they stop.
 //
@@ -42,6 +43,7 @@ struct BurnRatios {
   std::uint32_t long_total = 0, long_bad = 0;
   std::uint32_t long_runs = 0;   // failure runs started in the long window
   std::uint32_t short_runs = 0;  // ... and in the short one
+  bool covered = false;          // the counts reach back over the whole long window
   double short_ratio() const { return short_total ? double(short_bad) / short_total : 0; }
   double long_ratio() const { return long_total ? double(long_bad) / long_total : 0; }
 };
