@@ -36,6 +36,9 @@ int listen_on_loopback(int& port, const char* who);
 /// The next connection on `listen_fd`, or -1 once `stop_fd` is readable.
 int accept_unless_stopped(int listen_fd, int stop_fd);
 
+/// Sends all of `data` (no SIGPIPE); false once the peer is gone.
+bool send_all(int fd, const std::string& data);
+
 /// Standard base64 (RFC 4648, with padding), for SASL exchanges spoken by hand.
 std::string base64(const std::string& in);
 
