@@ -66,6 +66,23 @@ TEST_CASE("buckets: at most long/width + 1 kept, however many probes and however
   CHECK(burn_ratios(w, c, t + 2h).long_total == 1);
 }
 
+TEST_CASE("a long window that is not a multiple of the bucket width stays covered", "[burn]") {
+  SlgConfig c;
+  c.burn_long_window = 20s;  // buckets of 6s / 5 = 1.2 s: 16.7 of them
+  c.burn_short_window = 6s;
+  BurnWindow w;
+  SysTime t = kT0;
+  int uncovered_after_start = 0;
+  for (int i = 0; i < 600; ++i) {  // every 100 ms for a minute
+    count_probe(w, c, true, t, false);
+    if (t - kT0 >= 21s && !burn_ratios(w, c, t).covered) {
+      ++uncovered_after_start;
+    }
+    t += 100ms;
+  }
+  CHECK(uncovered_after_start == 0);
+}
+
 TEST_CASE("one probe in three failing: one alarm, held while it goes on, cleared after", "[burn]") {
   Member m;
   Tally tally;

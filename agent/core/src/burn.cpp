@@ -48,7 +48,10 @@ void count_probe(BurnWindow& w, const config::SlgConfig& slg, bool good,
                  std::chrono::system_clock::time_point at, bool new_run) {
   const std::int64_t width = width_of(slg);
   const std::int64_t now = ms_of(at);
-  const std::size_t keep = static_cast<std::size_t>(slg.burn_long_window.count() / width) + 1;
+  // Enough buckets to reach back over the whole long window (burn_ratios' `covered`)
+  // even when it is not a multiple of the width.
+  const std::size_t keep =
+      static_cast<std::size_t>((slg.burn_long_window.count() + width - 1) / width) + 1;
   std::int64_t bucket = floor_to(now, width);
   if (w.width_ms != width || w.good.empty()) {
     w = BurnWindow{width, bucket, {0}, {0}, {0}};
